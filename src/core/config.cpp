@@ -1,0 +1,275 @@
+#include "core/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace segtransfer {
+namespace {
+
+// The schema: every accepted key, with its default. Documented in docs/config.md.
+const char* kDefaults = R"YAML(
+method: source_only        # source_only (more methods in later releases of the schema)
+output: runs/default       # run folder: checkpoints, metrics.jsonl, config.yaml
+device: auto               # auto | cpu | cuda | cuda:N
+model:
+  name: lraspp_mobilenet_v3_small
+  num_classes: 19
+  init: ""                 # PyTorch state_dict archive (torch.save) to start from
+data:
+  source: {type: "", root: "", split: train, list: "", label_space: "", conditions: [], labels: true}
+  target: {type: "", root: "", split: train, list: "", label_space: "", conditions: [], labels: false}
+  val:    {type: "", root: "", split: val,   list: "", label_space: "", conditions: [], labels: true}
+  augment:
+    resize: [0, 0]         # (w, h) applied first; 0 = keep the image size
+    scale_range: [1.0, 1.0]
+    crop: [0, 0]           # (w, h); 0 = no crop
+    cat_max_ratio: 1.0
+    hflip: 0.5
+    jitter_strength: 0.0
+    jitter_p: 0.0
+    blur_p: 0.0
+  mean: [123.675, 116.28, 103.53]
+  std: [58.395, 57.12, 57.375]
+optim:
+  type: adamw              # adamw | sgd
+  lr: 6.0e-5
+  head_lr_mult: 10.0
+  weight_decay: 0.01
+  momentum: 0.9
+  betas: [0.9, 0.999]
+  warmup_iters: 1500
+  warmup_ratio: 1.0e-6
+  poly_power: 1.0
+  min_lr: 0.0
+train:
+  iterations: 40000
+  batch_size: 2
+  checkpoint_every: 4000
+  eval_every: 4000
+  log_every: 50
+  seed: 0
+  threads: 0               # intra-op threads; 0 = all cores
+  workers: 2               # loader threads
+  prefetch: 4              # batches kept ready
+eval:
+  protocol: ""             # "" = every class of the label space; 19 | 16 | 13
+  mode: whole              # whole | slide
+  crop: [512, 512]
+  stride: [341, 341]
+  resize: [0, 0]
+  max_images: 0
+)YAML";
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string suggestion(const YAML::Node& schema_map, const std::string& prefix, const std::string& key) {
+  std::string best;
+  size_t best_d = 4;
+  for (const auto& kv : schema_map) {
+    auto k = kv.first.as<std::string>();
+    size_t d = edit_distance(k, key);
+    if (d < best_d) best_d = d, best = k;
+  }
+  if (best.empty()) return "";
+  return " (did you mean '" + (prefix.empty() ? best : prefix + "." + best) + "'?)";
+}
+
+// Merges `user` into `base` (a deep copy of the schema), rejecting unknown keys.
+void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& prefix,
+                   const std::string& origin) {
+  if (!user.IsMap()) throw Error("config " + origin + ": '" + (prefix.empty() ? "<root>" : prefix) +
+                                 "' must be a mapping of keys");
+  for (const auto& kv : user) {
+    std::string key = kv.first.as<std::string>();
+    std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (!base[key]) throw Error("unknown config key '" + path + "' in " + origin + suggestion(base, prefix, key));
+    YAML::Node slot = base[key];
+    if (slot.IsMap()) {
+      merge_checked(slot, kv.second, path, origin);
+    } else {
+      if (kv.second.IsMap()) throw Error("config key '" + path + "' in " + origin + " must not be a mapping");
+      base[key] = YAML::Clone(kv.second);
+    }
+  }
+}
+
+YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
+  try {
+    YAML::Node n = YAML::Load(text);
+    return n.IsNull() ? YAML::Node(YAML::NodeType::Map) : n;
+  } catch (const YAML::Exception& e) {
+    throw Error("cannot parse YAML " + origin + ": " + e.what());
+  }
+}
+
+void apply_override(YAML::Node root, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("override '" + assignment + "' must look like key.path=value");
+  std::string path = assignment.substr(0, eq);
+  YAML::Node value = parse_yaml(assignment.substr(eq + 1), "value of --set " + path);
+  if (assignment.substr(eq + 1).empty()) value = YAML::Node(std::string());
+  // Rebuild the override as a nested map and merge it with the same checks.
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+  YAML::Node nested = value;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    YAML::Node m(YAML::NodeType::Map);
+    m[*it] = nested;
+    nested = m;
+  }
+  merge_checked(root, nested, "", "--set " + path);
+}
+
+YAML::Node at_path(const YAML::Node& tree, const std::string& key_path) {
+  YAML::Node cur = YAML::Clone(tree);
+  std::stringstream ss(key_path);
+  for (std::string p; std::getline(ss, p, '.');) {
+    if (!cur.IsMap() || !cur[p]) throw Error("missing config key '" + key_path + "'");
+    cur = cur[p];
+  }
+  return cur;
+}
+
+DatasetSpec dataset_spec(const YAML::Node& t, const std::string& k) {
+  DatasetSpec d;
+  d.type = config_value<std::string>(t, k + ".type");
+  d.root = config_value<std::string>(t, k + ".root");
+  d.split = config_value<std::string>(t, k + ".split");
+  d.list = config_value<std::string>(t, k + ".list");
+  d.label_space = config_value<std::string>(t, k + ".label_space");
+  d.conditions = config_value<std::vector<std::string>>(t, k + ".conditions");
+  d.labels = config_value<bool>(t, k + ".labels");
+  return d;
+}
+
+template <typename T, size_t N>
+std::array<T, N> fixed(const YAML::Node& t, const std::string& key) {
+  auto v = config_value<std::vector<T>>(t, key);
+  if (v.size() != N) throw Error("config key '" + key + "' must have " + std::to_string(N) + " values");
+  std::array<T, N> a{};
+  std::copy(v.begin(), v.end(), a.begin());
+  return a;
+}
+
+}  // namespace
+
+template <typename T>
+T config_value(const YAML::Node& tree, const std::string& key_path) {
+  YAML::Node n = at_path(tree, key_path);
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    std::stringstream s;
+    s << n;
+    throw Error("config key '" + key_path + "' has a value of the wrong type: '" + s.str() + "'");
+  }
+}
+template int config_value<int>(const YAML::Node&, const std::string&);
+template double config_value<double>(const YAML::Node&, const std::string&);
+template bool config_value<bool>(const YAML::Node&, const std::string&);
+template uint64_t config_value<uint64_t>(const YAML::Node&, const std::string&);
+template std::string config_value<std::string>(const YAML::Node&, const std::string&);
+template std::vector<std::string> config_value<std::vector<std::string>>(const YAML::Node&, const std::string&);
+template std::vector<int> config_value<std::vector<int>>(const YAML::Node&, const std::string&);
+template std::vector<double> config_value<std::vector<double>>(const YAML::Node&, const std::string&);
+
+const std::string& default_config_yaml() {
+  static const std::string text = kDefaults;
+  return text;
+}
+
+RunConfig config_from_tree(const YAML::Node& t) {
+  RunConfig c;
+  c.tree = t;
+  c.method = config_value<std::string>(t, "method");
+  c.output = config_value<std::string>(t, "output");
+  c.device = config_value<std::string>(t, "device");
+  c.model.name = config_value<std::string>(t, "model.name");
+  c.model.num_classes = config_value<int>(t, "model.num_classes");
+  c.model.init = config_value<std::string>(t, "model.init");
+  c.data.source = dataset_spec(t, "data.source");
+  c.data.target = dataset_spec(t, "data.target");
+  c.data.val = dataset_spec(t, "data.val");
+  auto& a = c.data.augment;
+  a.resize = fixed<int, 2>(t, "data.augment.resize");
+  a.scale_range = fixed<double, 2>(t, "data.augment.scale_range");
+  a.crop = fixed<int, 2>(t, "data.augment.crop");
+  a.cat_max_ratio = config_value<double>(t, "data.augment.cat_max_ratio");
+  a.hflip = config_value<double>(t, "data.augment.hflip");
+  a.jitter_strength = config_value<double>(t, "data.augment.jitter_strength");
+  a.jitter_p = config_value<double>(t, "data.augment.jitter_p");
+  a.blur_p = config_value<double>(t, "data.augment.blur_p");
+  c.data.mean = fixed<double, 3>(t, "data.mean");
+  c.data.std = fixed<double, 3>(t, "data.std");
+  auto& o = c.optim;
+  o.type = config_value<std::string>(t, "optim.type");
+  o.lr = config_value<double>(t, "optim.lr");
+  o.head_lr_mult = config_value<double>(t, "optim.head_lr_mult");
+  o.weight_decay = config_value<double>(t, "optim.weight_decay");
+  o.momentum = config_value<double>(t, "optim.momentum");
+  o.betas = fixed<double, 2>(t, "optim.betas");
+  o.warmup_iters = config_value<int>(t, "optim.warmup_iters");
+  o.warmup_ratio = config_value<double>(t, "optim.warmup_ratio");
+  o.poly_power = config_value<double>(t, "optim.poly_power");
+  o.min_lr = config_value<double>(t, "optim.min_lr");
+  auto& tr = c.train;
+  tr.iterations = config_value<int>(t, "train.iterations");
+  tr.batch_size = config_value<int>(t, "train.batch_size");
+  tr.checkpoint_every = config_value<int>(t, "train.checkpoint_every");
+  tr.eval_every = config_value<int>(t, "train.eval_every");
+  tr.log_every = config_value<int>(t, "train.log_every");
+  tr.seed = config_value<uint64_t>(t, "train.seed");
+  tr.threads = config_value<int>(t, "train.threads");
+  tr.workers = config_value<int>(t, "train.workers");
+  tr.prefetch = config_value<int>(t, "train.prefetch");
+  auto& e = c.eval;
+  e.protocol = config_value<std::string>(t, "eval.protocol");
+  e.mode = config_value<std::string>(t, "eval.mode");
+  e.crop = fixed<int, 2>(t, "eval.crop");
+  e.stride = fixed<int, 2>(t, "eval.stride");
+  e.resize = fixed<int, 2>(t, "eval.resize");
+  e.max_images = config_value<int>(t, "eval.max_images");
+
+  if (o.type != "adamw" && o.type != "sgd") throw Error("config key 'optim.type' must be adamw or sgd, not '" + o.type + "'");
+  if (e.mode != "whole" && e.mode != "slide") throw Error("config key 'eval.mode' must be whole or slide, not '" + e.mode + "'");
+  if (tr.iterations < 1) throw Error("config key 'train.iterations' must be at least 1");
+  if (tr.batch_size < 1) throw Error("config key 'train.batch_size' must be at least 1");
+  return c;
+}
+
+RunConfig load_config_text(const std::string& text, const std::vector<std::string>& overrides,
+                           const std::string& origin) {
+  YAML::Node merged = YAML::Clone(parse_yaml(kDefaults, "<defaults>"));
+  merge_checked(merged, parse_yaml(text, origin), "", origin);
+  for (const auto& o : overrides) apply_override(merged, o);
+  return config_from_tree(merged);
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return load_config_text("", overrides, "<defaults>");
+  return load_config_text(read_text_file(path), overrides, path);
+}
+
+std::string dump_config(const RunConfig& cfg) {
+  YAML::Emitter out;
+  out << cfg.tree;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace segtransfer

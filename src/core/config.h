@@ -1,0 +1,97 @@
+// Run configuration: an embedded YAML schema of defaults, the user's YAML file
+// merged onto it, then `--set key.path=value` overrides. A key that is not in the
+// schema is an error naming the key (with the closest known key as a hint).
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace segtransfer {
+
+struct DatasetSpec {
+  std::string type;         // cityscapes | gta5 | synthia | camvid | acdc | folder
+  std::string root;         // dataset root folder
+  std::string split;        // train | val | test (layout-specific meaning)
+  std::string list;         // optional list file of stems (or relative paths) to use
+  std::string label_space;  // built-in name or a YAML file; empty = the dataset's own
+  std::vector<std::string> conditions;  // ACDC: fog/night/rain/snow (empty = all)
+  bool labels = true;       // false: unlabelled use (labels are not read)
+  bool empty() const { return type.empty(); }
+};
+
+struct AugmentSpec {
+  std::array<int, 2> resize{0, 0};         // (w, h) before anything else; 0 = keep
+  std::array<double, 2> scale_range{1, 1};  // random rescale factor range
+  std::array<int, 2> crop{0, 0};           // (w, h) random crop; 0 = none
+  double cat_max_ratio = 1.0;               // max share of one class in a crop (retries)
+  double hflip = 0.5;                       // probability
+  double jitter_strength = 0.0, jitter_p = 0.0;
+  double blur_p = 0.0;
+};
+
+struct DataSpec {
+  DatasetSpec source, target, val;
+  AugmentSpec augment;
+  std::array<double, 3> mean{123.675, 116.28, 103.53};  // RGB, 0..255
+  std::array<double, 3> std{58.395, 57.12, 57.375};
+};
+
+struct ModelSpec {
+  std::string name;  // lraspp_mobilenet_v3_small | lraspp_mobilenet_v3_large | espnet | deeplabv3_resnet50 | deeplabv2_resnet101
+  int num_classes = 19;
+  std::string init;  // optional PyTorch state_dict archive
+};
+
+struct OptimSpec {
+  std::string type = "adamw";  // adamw | sgd
+  double lr = 6e-5, head_lr_mult = 10.0, weight_decay = 0.01, momentum = 0.9;
+  std::array<double, 2> betas{0.9, 0.999};
+  int warmup_iters = 1500;
+  double warmup_ratio = 1e-6, poly_power = 1.0, min_lr = 0.0;
+};
+
+struct TrainSpec {
+  int iterations = 40000, batch_size = 2;
+  int checkpoint_every = 4000, eval_every = 4000, log_every = 50;
+  uint64_t seed = 0;
+  int threads = 0;  // intra-op threads; 0 = all cores
+  int workers = 2, prefetch = 4;
+};
+
+struct EvalSpec {
+  std::string protocol;  // "" = all classes of the label space; 19 | 16 | 13
+  std::string mode = "whole";  // whole | slide
+  std::array<int, 2> crop{512, 512}, stride{341, 341};
+  std::array<int, 2> resize{0, 0};  // resize input (w, h) before inference; 0 = keep
+  int max_images = 0;  // 0 = all
+};
+
+struct RunConfig {
+  std::string method = "source_only";
+  std::string output = "runs/default";
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  ModelSpec model;
+  DataSpec data;
+  OptimSpec optim;
+  TrainSpec train;
+  EvalSpec eval;
+  YAML::Node tree;  // the merged, validated tree (method-specific sections live here)
+};
+
+// The schema with its defaults, as YAML text (also what `segtransfer config --defaults` prints).
+const std::string& default_config_yaml();
+
+// Loads `path` (may be empty: defaults only), applies overrides "a.b=value".
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+RunConfig load_config_text(const std::string& yaml_text, const std::vector<std::string>& overrides = {},
+                           const std::string& origin = "<text>");
+RunConfig config_from_tree(const YAML::Node& merged);
+std::string dump_config(const RunConfig& cfg);
+
+// Typed read of a key path ("train.iterations") with the key named in errors.
+template <typename T>
+T config_value(const YAML::Node& tree, const std::string& key_path);
+
+}  // namespace segtransfer

@@ -1,0 +1,72 @@
+// Dataset readers for the real layouts (see docs/datasets.md): Cityscapes, GTA5,
+// SYNTHIA, CamVid (SegNet layout), ACDC, and a generic images/ + labels/ folder.
+// A dataset is a list of (image, optional label) files plus the id map that turns
+// the label file's ids into train ids of its label space.
+#pragma once
+#include <opencv2/core.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "data/label_space.h"
+
+namespace segtransfer {
+
+struct SampleFiles {
+  std::string image;  // path
+  std::string label;  // path, empty when unlabelled
+  std::string stem;   // name used for outputs (e.g. "aachen_000000_000019")
+};
+
+struct Sample {
+  cv::Mat image;  // CV_8UC3, BGR
+  cv::Mat label;  // CV_8UC1 train ids (255 = ignore); empty when unlabelled
+  std::string stem;
+};
+
+class SegDataset {
+ public:
+  SegDataset(std::string description, std::vector<SampleFiles> files, LabelSpace space, IdMap id_map,
+             bool label_is_16bit_first_channel = false);
+
+  size_t size() const { return files_.size(); }
+  bool has_labels() const { return !files_.empty() && !files_.front().label.empty(); }
+  const LabelSpace& label_space() const { return space_; }
+  const std::vector<SampleFiles>& files() const { return files_; }
+  const std::string& description() const { return description_; }
+
+  // Reads image and label. Throws Error naming the file if unreadable or if the
+  // label's size differs from the image's. Thread-safe.
+  Sample read(size_t index) const;
+  cv::Mat read_image(size_t index) const;
+
+  // Pixels whose raw id was not in the id map (mapped to ignore), over all reads.
+  int64_t unknown_id_pixels() const { return unknown_pixels_.load(); }
+  std::vector<int> unknown_ids() const;
+  std::string unknown_id_report() const;  // "" if none
+
+ private:
+  std::string description_;
+  std::vector<SampleFiles> files_;
+  LabelSpace space_;
+  IdMap id_map_;
+  bool label_16bit_first_channel_;
+  mutable std::atomic<int64_t> unknown_pixels_{0};
+  mutable std::mutex unknown_mutex_;
+  mutable std::set<int> unknown_ids_;
+};
+
+// Builds a dataset from a spec. Errors (one line, naming the path): missing root
+// or split folder, no images found, an image without its label (when labels are
+// wanted), a list-file entry that does not exist.
+std::shared_ptr<SegDataset> open_dataset(const DatasetSpec& spec);
+
+// Reads an image as BGR 8-bit; throws Error naming the file when unreadable.
+cv::Mat read_image_bgr(const std::string& path);
+
+}  // namespace segtransfer

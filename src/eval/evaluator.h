@@ -1,0 +1,24 @@
+// Inference (whole image or sliding window) and evaluation over a labelled dataset.
+#pragma once
+#include <torch/types.h>
+
+#include <functional>
+
+#include "core/config.h"
+#include "data/dataset.h"
+#include "eval/metrics.h"
+#include "models/model.h"
+
+namespace segtransfer {
+
+// image: (1, 3, H, W) normalised. Returns (1, C, H, W) logits at the image's size.
+torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec);
+
+using ProgressFn = std::function<void(size_t done, size_t total)>;
+
+// Runs the model (in eval mode, no grad) over every labelled image of `dataset`,
+// on `device`. Scored on spec.protocol.
+EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
+                    const DataSpec& data, torch::Device device, const ProgressFn& progress = {});
+
+}  // namespace segtransfer

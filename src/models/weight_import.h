@@ -1,0 +1,34 @@
+// Loading PyTorch state_dict archives (`torch.save(model.state_dict(), f)`, the
+// zip format) into our modules by parameter/buffer name.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace segtransfer {
+
+struct ImportReport {
+  std::vector<std::string> loaded;
+  std::vector<std::string> missing;     // in the model, not in the archive
+  std::vector<std::string> unexpected;  // in the archive, not in the model
+  std::vector<std::string> mismatched;  // same name, other shape: "name: archive [..] vs model [..]"
+  std::string summary() const;          // multi-line human report
+};
+
+// Reads the archive into a name → tensor list. Accepts a state_dict, or a dict
+// with a "state_dict"/"model" entry. Strips a leading "module." (DataParallel).
+// Throws Error naming the file when it is unreadable or not such an archive.
+std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path);
+
+// Copies every matching tensor into module's parameters and buffers (no grad).
+// strict: throw Error if anything is missing, unexpected or mis-shaped.
+ImportReport import_state_dict(torch::nn::Module& module, const std::string& path, bool strict = false);
+ImportReport import_state_dict(torch::nn::Module& module,
+                               const std::vector<std::pair<std::string, torch::Tensor>>& entries,
+                               bool strict = false);
+
+// Writes module's state_dict in the same format (readable by torch.load in Python).
+void save_state_dict(torch::nn::Module& module, const std::string& path);
+
+}  // namespace segtransfer
