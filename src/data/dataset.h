@@ -45,6 +45,11 @@ class SegDataset {
   Sample read(size_t index) const;
   cv::Mat read_image(size_t index) const;
 
+  // Colours of the raw ids (RGB, indexed by raw id) for labels stored as indexed-colour
+  // PNGs (GTA5): OpenCV expands the palette, so colour label files are mapped back to
+  // raw ids through it (the first id of a repeated colour wins).
+  void set_label_palette(std::vector<cv::Vec3b> rgb_by_raw_id) { label_palette_ = std::move(rgb_by_raw_id); }
+
   // Pixels whose raw id was not in the id map (mapped to ignore), over all reads.
   int64_t unknown_id_pixels() const { return unknown_pixels_.load(); }
   std::vector<int> unknown_ids() const;
@@ -56,6 +61,7 @@ class SegDataset {
   LabelSpace space_;
   IdMap id_map_;
   bool label_16bit_first_channel_;
+  std::vector<cv::Vec3b> label_palette_;
   mutable std::atomic<int64_t> unknown_pixels_{0};
   mutable std::mutex unknown_mutex_;
   mutable std::set<int> unknown_ids_;

@@ -29,6 +29,8 @@ class ConfusionMatrix {
  private:
   int n_, ignore_;
   std::vector<int64_t> counts_;
+  // Per target class: pixels predicted outside [0, C) (false negatives, no false positive).
+  std::vector<int64_t> out_of_range_;
 };
 
 struct EvalResult {

@@ -1,0 +1,22 @@
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace segtransfer::cli {
+
+void add_config_command(CLI::App& app) {
+  auto opts = std::make_shared<ConfigOptions>();
+  auto defaults = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("config", "print the default config schema, or validate and print a merged config");
+  opts->add_to(*cmd, /*allow_run_dir=*/true);
+  cmd->add_flag("--defaults", *defaults, "print every accepted key with its default");
+  cmd->callback([opts, defaults] {
+    if (*defaults) {
+      std::cout << default_config_yaml();
+      return;
+    }
+    std::cout << dump_config(opts->load());
+  });
+}
+
+}  // namespace segtransfer::cli

@@ -1,0 +1,47 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_loading.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "engine/runtime.h"
+#include "eval/evaluator.h"
+
+namespace segtransfer::cli {
+
+void add_eval_command(CLI::App& app) {
+  struct Args {
+    ConfigOptions config;
+    std::string weights, protocol, mode, json;
+    bool protocol_set = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("eval", "per-class IoU, mIoU and pixel accuracy of a model on a labelled split");
+  args->config.add_to(*cmd, /*allow_run_dir=*/true);
+  cmd->add_option("-w,--weights", args->weights, "model weights: checkpoint.pt, model.pt or a PyTorch state_dict (default: <run>/model.pt)");
+  auto* p = cmd->add_option("--protocol", args->protocol, "classes scored: 19, 16, 13 (Cityscapes) or 'all'");
+  cmd->add_option("--mode", args->mode, "whole | slide")->check(CLI::IsMember({"whole", "slide"}));
+  cmd->add_option("--json", args->json, "also write the metrics to this JSON file");
+  cmd->footer(
+      "The split is the config's data.val; point it elsewhere with --set, e.g.\n"
+      "  segtransfer eval --run runs/src --set data.val.root=data/synth/source --set data.val.type=gta5 --protocol 16");
+  cmd->callback([args, p] {
+    RunConfig cfg = args->config.load();
+    if (p->count() > 0) cfg.eval.protocol = args->protocol == "all" ? "" : args->protocol;
+    if (!args->mode.empty()) cfg.eval.mode = args->mode;
+    if (cfg.data.val.empty()) throw Error("nothing to evaluate on: set data.val (e.g. --set data.val.type=cityscapes --set data.val.root=DIR)");
+    configure_threads(cfg.train.threads);
+    torch::Device device = resolve_device(cfg.device);
+    auto model = load_trained_model(cfg, args->config.run_dir, args->weights, device);
+    auto dataset = open_dataset(cfg.data.val);
+    if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
+    EvalResult r = evaluate(*model, *dataset, cfg.eval, cfg.data, device, [](size_t done, size_t total) {
+      if (done % 50 == 0 || done == total) spdlog::info("evaluated {}/{} images", done, total);
+    });
+    std::cout << format_table(r, dataset->description());
+    if (auto report = dataset->unknown_id_report(); !report.empty()) spdlog::warn("{}", report);
+    if (!args->json.empty()) write_text_atomically(args->json, to_json(r));
+  });
+}
+
+}  // namespace segtransfer::cli

@@ -1,0 +1,35 @@
+#include "data/class_mapping.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+
+namespace segtransfer {
+
+torch::Tensor map_probabilities(const ClassMapping& mapping, const torch::Tensor& probs) {
+  if (probs.dim() != 3 && probs.dim() != 4)
+    throw Error(fmt::format("map_probabilities: expected (C, H, W) or (N, C, H, W) probabilities, got {} dims",
+                            probs.dim()));
+  const int64_t channel_dim = probs.dim() - 3;
+  const auto num_source = static_cast<int64_t>(mapping.target_of.size());
+  if (probs.size(channel_dim) != num_source)
+    throw Error(fmt::format("map_probabilities: probabilities have {} classes but the mapping has {} source classes",
+                            probs.size(channel_dim), num_source));
+  std::vector<int64_t> kept_sources, their_targets;
+  for (int64_t c = 0; c < num_source; ++c) {
+    if (mapping.target_of[c] < 0) continue;  // dropped classes just vanish
+    kept_sources.push_back(c);
+    their_targets.push_back(mapping.target_of[c]);
+  }
+  const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(probs.device());
+  const torch::Tensor sources = torch::tensor(kept_sources, index_options);
+  const torch::Tensor targets = torch::tensor(their_targets, index_options);
+
+  std::vector<int64_t> out_shape = probs.sizes().vec();
+  out_shape[channel_dim] = mapping.num_target_classes;
+  return torch::zeros(out_shape, probs.options())
+      .index_add_(channel_dim, targets, probs.index_select(channel_dim, sources));
+}
+
+}  // namespace segtransfer

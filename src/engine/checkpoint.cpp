@@ -1,0 +1,114 @@
+#include "engine/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "models/weight_import.h"
+
+namespace segtransfer {
+namespace {
+constexpr int64_t kFormatVersion = 1;
+
+at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
+}  // namespace
+
+void save_checkpoint(const std::string& path, int64_t iteration, const std::string& model_name,
+                     SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
+                     const TrainingMethod& method) {
+  torch::serialize::OutputArchive archive, model_archive, optim_archive, method_archive;
+  archive.write("format_version", torch::tensor(kFormatVersion));
+  archive.write("iteration", torch::tensor(iteration));
+  archive.write("model_name", c10::IValue(model_name));
+  {
+    auto gen = cpu_generator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    archive.write("rng_cpu", gen.get_state());
+  }
+  model.save(model_archive);
+  optimizer.save(optim_archive);
+  method.save_state(method_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optim_archive);
+  archive.write("method", method_archive);
+  write_atomically(path, [&](const std::filesystem::path& tmp) {
+    try {
+      archive.save_to(tmp.string());
+    } catch (const c10::Error& e) {
+      throw Error("cannot write checkpoint " + path + " (disk full or not writable?)");
+    }
+  });
+}
+
+namespace {
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw Error("checkpoint " + path + " does not exist");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error("cannot read checkpoint " + path + ": not a segtransfer checkpoint or corrupt");
+  }
+  return archive;
+}
+}  // namespace
+
+CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name,
+                               SegmentationModelImpl& model, torch::optim::Optimizer& optimizer,
+                               TrainingMethod& method) {
+  auto archive = open_archive(path);
+  CheckpointInfo info;
+  try {
+    torch::Tensor version, iteration, rng;
+    archive.read("format_version", version);
+    if (version.item<int64_t>() != kFormatVersion)
+      throw Error("checkpoint " + path + " has format version " + std::to_string(version.item<int64_t>()) +
+                  ", this build reads " + std::to_string(kFormatVersion));
+    c10::IValue name;
+    archive.read("model_name", name);
+    info.model_name = name.toStringRef();
+    if (info.model_name != model_name)
+      throw Error("checkpoint " + path + " holds a " + info.model_name + ", the config asks for " + model_name);
+    archive.read("iteration", iteration);
+    info.iteration = iteration.item<int64_t>();
+    torch::serialize::InputArchive model_archive, optim_archive, method_archive;
+    archive.read("model", model_archive);
+    archive.read("optimizer", optim_archive);
+    archive.read("method", method_archive);
+    model.load(model_archive);
+    optimizer.load(optim_archive);
+    method.load_state(method_archive);
+    archive.read("rng_cpu", rng);
+    auto gen = cpu_generator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint " + path + " does not match this run (different method or model?): " +
+                std::string(e.what_without_backtrace()).substr(0, 200));
+  }
+  return info;
+}
+
+void load_model_weights(const std::string& path, SegmentationModelImpl& model) {
+  if (!std::filesystem::exists(path)) throw Error("weights file " + path + " does not exist");
+  // A training checkpoint holds the model under "model"; anything else is taken
+  // to be a PyTorch state_dict archive.
+  torch::serialize::InputArchive archive, model_archive;
+  bool is_checkpoint = false;
+  try {
+    archive.load_from(path);
+    is_checkpoint = archive.try_read("model", model_archive);
+  } catch (const c10::Error&) {
+  }
+  if (is_checkpoint) {
+    try {
+      model.load(model_archive);
+      return;
+    } catch (const c10::Error& e) {
+      throw Error("checkpoint " + path + " does not fit model " + model.architecture());
+    }
+  }
+  import_state_dict(model, path, /*strict=*/true);
+}
+
+}  // namespace segtransfer

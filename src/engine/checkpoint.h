@@ -1,0 +1,33 @@
+// Training checkpoints: model, optimiser, method state, iteration and RNG state in
+// one LibTorch archive, written atomically (a killed run never leaves a partial
+// checkpoint under the real name).
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+#include "methods/method.h"
+#include "models/model.h"
+
+namespace segtransfer {
+
+struct CheckpointInfo {
+  int64_t iteration = 0;  // iterations completed
+  std::string model_name;
+};
+
+void save_checkpoint(const std::string& path, int64_t iteration, const std::string& model_name,
+                     SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
+                     const TrainingMethod& method);
+
+// Restores everything saved above. Throws Error naming the file when it is not a
+// readable checkpoint or was written for another model.
+CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name,
+                               SegmentationModelImpl& model, torch::optim::Optimizer& optimizer,
+                               TrainingMethod& method);
+
+// Loads only the model weights (for eval/predict) from a checkpoint or a
+// state_dict archive (.pt written by save_state_dict / torch.save).
+void load_model_weights(const std::string& path, SegmentationModelImpl& model);
+
+}  // namespace segtransfer

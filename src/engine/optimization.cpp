@@ -1,0 +1,47 @@
+#include "engine/optimization.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace segtransfer {
+
+double scheduled_lr(const OptimSpec& s, int64_t iteration, int64_t total) {
+  double progress = std::min(1.0, static_cast<double>(iteration) / std::max<int64_t>(total, 1));
+  double lr = (s.lr - s.min_lr) * std::pow(1.0 - progress, s.poly_power) + s.min_lr;
+  if (iteration < s.warmup_iters) {
+    double k = (1.0 - static_cast<double>(iteration) / s.warmup_iters) * (1.0 - s.warmup_ratio);
+    lr *= 1.0 - k;
+  }
+  return lr;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSpec& s, SegmentationModelImpl& model) {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (s.type == "adamw") {
+    auto opts = [&](double lr) {
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(lr).betas({s.betas[0], s.betas[1]}).weight_decay(s.weight_decay));
+    };
+    groups.emplace_back(model.backbone_parameters(), opts(s.lr));
+    groups.emplace_back(model.head_parameters(), opts(s.lr * s.head_lr_mult));
+    return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(s.lr));
+  }
+  if (s.type == "sgd") {
+    auto opts = [&](double lr) {
+      return std::make_unique<torch::optim::SGDOptions>(
+          torch::optim::SGDOptions(lr).momentum(s.momentum).weight_decay(s.weight_decay));
+    };
+    groups.emplace_back(model.backbone_parameters(), opts(s.lr));
+    groups.emplace_back(model.head_parameters(), opts(s.lr * s.head_lr_mult));
+    return std::make_unique<torch::optim::SGD>(std::move(groups), torch::optim::SGDOptions(s.lr));
+  }
+  throw Error("config key 'optim.type' must be adamw or sgd, not '" + s.type + "'");
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, const OptimSpec& s, double lr) {
+  auto& groups = optimizer.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(i == 0 ? lr : lr * s.head_lr_mult);
+}
+
+}  // namespace segtransfer

@@ -1,0 +1,192 @@
+#include "engine/trainer.h"
+
+#include <chrono>
+#include <fstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "engine/checkpoint.h"
+#include "engine/optimization.h"
+#include "engine/runtime.h"
+#include "eval/evaluator.h"
+#include "methods/method.h"
+#include "models/weight_import.h"
+
+namespace segtransfer {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string format_duration(double seconds) {
+  int s = static_cast<int>(seconds + 0.5);
+  if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+// On resume, drop log lines past the checkpoint so the log reads as one run.
+void truncate_metrics_log(const fs::path& path, int64_t last_iteration) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      if (nlohmann::json::parse(line).value("iter", int64_t{0}) <= last_iteration) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // A line cut short by a kill: dropped.
+    }
+  }
+  write_text_atomically(path, kept);
+}
+
+void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
+
+}  // namespace
+
+std::string dry_run(const RunConfig& cfg) {
+  std::string out = fmt::format("config OK: method {}, model {} ({} classes), {} iterations of batch {}\n",
+                                cfg.method, cfg.model.name, cfg.model.num_classes, cfg.train.iterations,
+                                cfg.train.batch_size);
+  make_model(cfg.model.name, cfg.model.num_classes);
+  known_methods();
+  for (auto [role, spec] : {std::pair{"source", &cfg.data.source}, {"target", &cfg.data.target}, {"val", &cfg.data.val}}) {
+    if (spec->empty()) continue;
+    auto ds = open_dataset(*spec);
+    out += fmt::format("data.{}: {} ({} images, {})\n", role, ds->description(), ds->size(),
+                       ds->has_labels() ? "labelled" : "unlabelled");
+    if (ds->label_space().num_classes() != cfg.model.num_classes && ds->has_labels())
+      throw Error(fmt::format("data.{} has {} classes but model.num_classes is {}", role,
+                              ds->label_space().num_classes(), cfg.model.num_classes));
+  }
+  return out;
+}
+
+TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
+  const fs::path out_dir = cfg.output;
+  const fs::path checkpoint_path = out_dir / "checkpoint.pt";
+  const fs::path metrics_path = out_dir / "metrics.jsonl";
+  if (!options.resume && fs::exists(checkpoint_path))
+    throw Error("output folder " + out_dir.string() +
+                " already holds a checkpoint: pass --resume to continue it, or choose another output");
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw Error("cannot create output folder " + out_dir.string() + ": " + ec.message());
+  write_text_atomically(out_dir / "config.yaml", dump_config(cfg));
+
+  const int threads = configure_threads(cfg.train.threads);
+  const torch::Device device = resolve_device(cfg.device);
+  seed_everything(cfg.train.seed);
+
+  SegmentationModel model = make_model(cfg.model.name, cfg.model.num_classes);
+  if (!cfg.model.init.empty()) {
+    auto report = import_state_dict(*model, cfg.model.init);
+    spdlog::info("model.init {}: {}", cfg.model.init, report.summary());
+  }
+  model->to(device);
+  model->train();
+  auto optimizer = make_optimizer(cfg.optim, *model);
+
+  int64_t start = 0;
+  bool resuming = options.resume && fs::exists(checkpoint_path);
+  // The method opens its loaders at the start iteration, so the checkpoint's
+  // iteration is read first with a throw-away peek.
+  if (resuming) {
+    torch::serialize::InputArchive peek;
+    try {
+      peek.load_from(checkpoint_path.string());
+      torch::Tensor it;
+      peek.read("iteration", it);
+      start = it.item<int64_t>();
+    } catch (const c10::Error&) {
+      throw Error("cannot read checkpoint " + checkpoint_path.string() + ": corrupt or not a segtransfer checkpoint");
+    }
+  }
+  MethodContext ctx{&cfg, model, device, start};
+  auto method = make_method(cfg.method, ctx);
+  if (resuming) {
+    load_checkpoint(checkpoint_path.string(), cfg.model.name, *model, *optimizer, *method);
+    truncate_metrics_log(metrics_path, start);
+    spdlog::info("resumed from {} at iteration {}", checkpoint_path.string(), start);
+  } else {
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+
+  std::shared_ptr<SegDataset> val;
+  if (!cfg.data.val.empty()) val = open_dataset(cfg.data.val);
+
+  const int64_t total = cfg.train.iterations;
+  const int64_t stop = options.stop_at >= 0 ? std::min(options.stop_at, total) : total;
+  spdlog::info("training {} ({}, {:.2f} M parameters) with {} on {}, {} threads: iterations {}..{} of {}",
+               cfg.model.name, model->architecture(), count_parameters(*model) / 1e6, cfg.method, device.str(),
+               threads, start, stop, total);
+
+  auto evaluate_now = [&](int64_t iteration) -> EvalResult {
+    auto r = evaluate(method->model_to_evaluate(), *val, cfg.eval, cfg.data, device);
+    model->train();
+    nlohmann::json line{{"iter", iteration}, {"eval", nlohmann::json::parse(to_json(r))}};
+    append_line(metrics_path, line.dump());
+    spdlog::info("[it {}/{}] val mIoU{} {:.2f}  pixel acc {:.2f}  ({} images, {:.1f}s)", iteration, total,
+                 r.protocol == "all" ? "" : r.protocol, 100 * r.miou, 100 * r.pixel_accuracy, r.images, r.seconds);
+    return r;
+  };
+
+  TrainResult result;
+  const auto loop_start = Clock::now();
+  auto window_start = loop_start;
+  double window_wait = 0;
+  int64_t window_iters = 0;
+  std::map<std::string, double> window_sums;
+  for (int64_t it = start; it < stop; ++it) {
+    const double lr = scheduled_lr(cfg.optim, it, total);
+    set_learning_rate(*optimizer, cfg.optim, lr);
+    StepStats stats = method->train_step(it, *optimizer);
+    window_wait += method->take_data_wait_seconds();
+    for (const auto& [k, v] : stats) window_sums[k] += v;
+    ++window_iters;
+    const int64_t done = it + 1;
+
+    if (done % cfg.train.log_every == 0 || done == stop) {
+      const double window = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double elapsed = std::chrono::duration<double>(Clock::now() - loop_start).count();
+      const double its = window_iters / std::max(window, 1e-9);
+      nlohmann::json line{{"iter", done}, {"lr", lr}, {"it_per_s", its},
+                          {"data_wait_share", window_wait / std::max(window, 1e-9)}, {"elapsed_s", elapsed}};
+      std::string scalars;
+      for (const auto& [k, v] : window_sums) {
+        line[k] = v / window_iters;
+        scalars += fmt::format("{} {:.4f}  ", k, v / window_iters);
+      }
+      append_line(metrics_path, line.dump());
+      spdlog::info("[it {}/{}] {}lr {:.2e} | {:.2f} it/s {:.1f} img/s | data wait {:.1f}% | ETA {}", done, total,
+                   scalars, lr, its, its * cfg.train.batch_size, 100 * window_wait / std::max(window, 1e-9),
+                   format_duration((stop - done) / std::max(its, 1e-9)));
+      window_start = Clock::now();
+      window_wait = 0;
+      window_iters = 0;
+      window_sums.clear();
+    }
+    if (done % cfg.train.checkpoint_every == 0 || done == stop)
+      save_checkpoint(checkpoint_path.string(), done, cfg.model.name, *model, *optimizer, *method);
+    if (val && done % cfg.train.eval_every == 0 && done != total) evaluate_now(done);
+  }
+  result.iterations = stop;
+  result.seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
+
+  if (stop == total) {
+    result.weights = (out_dir / "model.pt").string();
+    auto& final_model = method->model_to_evaluate();
+    final_model.to(torch::kCPU);
+    save_state_dict(final_model, result.weights);
+    final_model.to(device);
+    if (val) {
+      result.eval = evaluate_now(total);
+      write_text_atomically(out_dir / "metrics.json", to_json(*result.eval));
+    }
+  }
+  return result;
+}
+
+}  // namespace segtransfer

@@ -1,0 +1,133 @@
+#include "eval/evaluator.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+#include "data/loader.h"
+
+namespace segtransfer {
+
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{h, w})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+// mmseg's slide_inference: overlapping crops, logits summed and divided by how many
+// crops covered each pixel. crop and stride are (w, h), like every size in the config.
+torch::Tensor slide_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec) {
+  const int64_t crop_w = spec.crop[0], crop_h = spec.crop[1];
+  const int64_t stride_w = spec.stride[0], stride_h = spec.stride[1];
+  if (crop_w < 1 || crop_h < 1 || stride_w < 1 || stride_h < 1)
+    throw Error(fmt::format("config keys 'eval.crop' and 'eval.stride' must be positive for slide mode, got "
+                            "crop [{}, {}] and stride [{}, {}]",
+                            crop_w, crop_h, stride_w, stride_h));
+  const int64_t n = image.size(0), h = image.size(2), w = image.size(3);
+  const int64_t h_grids = std::max<int64_t>(h - crop_h + stride_h - 1, 0) / stride_h + 1;
+  const int64_t w_grids = std::max<int64_t>(w - crop_w + stride_w - 1, 0) / stride_w + 1;
+
+  torch::Tensor sum, count = torch::zeros({1, 1, h, w}, image.options());
+  for (int64_t gy = 0; gy < h_grids; ++gy) {
+    for (int64_t gx = 0; gx < w_grids; ++gx) {
+      const int64_t y2 = std::min(gy * stride_h + crop_h, h), x2 = std::min(gx * stride_w + crop_w, w);
+      const int64_t y1 = std::max<int64_t>(y2 - crop_h, 0), x1 = std::max<int64_t>(x2 - crop_w, 0);
+      auto crop = image.slice(2, y1, y2).slice(3, x1, x2);
+      // An image smaller than the crop is zero-padded (the mean colour after
+      // normalisation) so the network still sees the crop size it was tuned for.
+      const int64_t pad_h = crop_h - (y2 - y1), pad_w = crop_w - (x2 - x1);
+      if (pad_h > 0 || pad_w > 0) crop = F::pad(crop, F::PadFuncOptions({0, pad_w, 0, pad_h}));
+      auto logits = model.forward(crop).slice(2, 0, y2 - y1).slice(3, 0, x2 - x1);
+      if (!sum.defined()) sum = torch::zeros({n, logits.size(1), h, w}, logits.options());
+      sum.slice(2, y1, y2).slice(3, x1, x2).add_(logits);
+      count.slice(2, y1, y2).slice(3, x1, x2).add_(1);
+    }
+  }
+  return sum / count;
+}
+
+// Puts the model in eval mode for its lifetime and restores training mode afterwards.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(torch::nn::Module& model) : model_(model), was_training_(model.is_training()) {
+    model_.eval();
+  }
+  ~EvalModeGuard() {
+    if (was_training_) model_.train();
+  }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  bool was_training_;
+};
+
+}  // namespace
+
+torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec) {
+  if (image.dim() != 4 || image.size(1) != 3)
+    throw Error(fmt::format("infer_logits: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
+  const int64_t h = image.size(2), w = image.size(3);
+  const bool resize = spec.resize[0] != 0 || spec.resize[1] != 0;
+  if (resize && (spec.resize[0] < 1 || spec.resize[1] < 1))
+    throw Error(fmt::format("config key 'eval.resize' must be [w, h] with both positive or [0, 0], got [{}, {}]",
+                            spec.resize[0], spec.resize[1]));
+  const auto input = resize ? resize_bilinear(image, spec.resize[1], spec.resize[0]) : image;
+
+  torch::Tensor logits;
+  if (spec.mode == "whole")
+    logits = model.forward(input);
+  else if (spec.mode == "slide")
+    logits = slide_logits(model, input, spec);
+  else
+    throw Error(fmt::format("config key 'eval.mode' must be whole or slide, not '{}'", spec.mode));
+
+  if (logits.size(2) != h || logits.size(3) != w) logits = resize_bilinear(logits, h, w);
+  return logits;
+}
+
+EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
+                    const DataSpec& data, torch::Device device, const ProgressFn& progress) {
+  const LabelSpace& space = dataset.label_space();
+  if (!dataset.has_labels())
+    throw Error(fmt::format("cannot evaluate on {}: it has no labels", dataset.description()));
+  if (model.num_classes() != space.num_classes())
+    throw Error(fmt::format("cannot evaluate a {}-class model on {}: its label space '{}' has {} classes",
+                            model.num_classes(), dataset.description(), space.name, space.num_classes()));
+  // Check the protocol before spending time on inference.
+  protocol_classes(space, spec.protocol);
+
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(model);
+  const auto start = std::chrono::steady_clock::now();
+  size_t total = dataset.size();
+  if (spec.max_images > 0) total = std::min(total, static_cast<size_t>(spec.max_images));
+
+  ConfusionMatrix cm(space.num_classes(), space.ignore_index);
+  for (size_t i = 0; i < total; ++i) {
+    const Sample sample = dataset.read(i);
+    if (sample.label.empty())
+      throw Error(fmt::format("cannot evaluate on {}: image {} has no label", dataset.description(),
+                              dataset.files()[i].image));
+    const auto image = image_to_tensor(sample.image, data.mean, data.std).unsqueeze(0).to(device);
+    const auto pred = infer_logits(model, image, spec).argmax(1).squeeze(0);
+    cm.add(pred, label_to_tensor(sample.label).to(device));
+    if (progress) progress(i + 1, total);
+  }
+
+  EvalResult result = summarise(cm, space, spec.protocol);
+  result.images = static_cast<int64_t>(total);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace segtransfer

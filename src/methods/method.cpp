@@ -1,0 +1,45 @@
+#include "methods/method.h"
+
+#include "core/error.h"
+#include "methods/source_only.h"
+
+namespace segtransfer {
+
+double TrainingMethod::take_data_wait_seconds() {
+  double s = 0;
+  for (auto& l : loaders_) s += l->take_wait_seconds();
+  return s;
+}
+
+DataLoader& TrainingMethod::open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream) {
+  if (spec.empty()) throw Error("method '" + config().method + "' needs data." + role + " (set data." + role + ".type and .root)");
+  const auto& c = config();
+  LoaderOptions o;
+  o.batch_size = c.train.batch_size;
+  o.workers = c.train.workers;
+  o.prefetch = c.train.prefetch;
+  o.seed = c.train.seed * 1000003ULL + stream;
+  o.augment = c.data.augment;
+  o.mean = c.data.mean;
+  o.std = c.data.std;
+  loaders_.push_back(std::make_unique<DataLoader>(open_dataset(spec), o, ctx_.start_iteration));
+  return *loaders_.back();
+}
+
+std::vector<std::string> known_methods() { return {"source_only"}; }
+
+std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context) {
+  if (name == "source_only") return std::make_unique<SourceOnly>(std::move(context));
+  std::string list;
+  for (const auto& m : known_methods()) list += (list.empty() ? "" : ", ") + m;
+  throw Error("unknown method '" + name + "' (config key 'method'; known: " + list + ")");
+}
+
+torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what) {
+  if (!torch::isfinite(loss).all().item<bool>())
+    throw Error(fmt::format("non-finite {} loss at iteration {}: training stopped before any weight was changed",
+                            what, iteration));
+  return loss;
+}
+
+}  // namespace segtransfer

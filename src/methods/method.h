@@ -1,0 +1,64 @@
+// A training method owns the whole training step (like DAFormer's UDA classes):
+// it draws its batches, computes its losses, backpropagates and steps the
+// optimiser. The trainer owns the loop, the schedule, checkpoints and evaluation.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "data/loader.h"
+#include "models/model.h"
+
+namespace segtransfer {
+
+struct MethodContext {
+  const RunConfig* config = nullptr;
+  SegmentationModel student;
+  torch::Device device{torch::kCPU};
+  int64_t start_iteration = 0;  // batches already consumed (non-zero on resume)
+};
+
+using StepStats = std::map<std::string, double>;
+
+class TrainingMethod {
+ public:
+  explicit TrainingMethod(MethodContext context) : ctx_(std::move(context)) {}
+  virtual ~TrainingMethod() = default;
+
+  // One iteration; returns scalars to log (at least "loss").
+  virtual StepStats train_step(int64_t iteration, torch::optim::Optimizer& optimizer) = 0;
+  // Extra state a checkpoint must hold for an exact resume (EMA weights, ...).
+  virtual void save_state(torch::serialize::OutputArchive& archive) const {}
+  virtual void load_state(torch::serialize::InputArchive& archive) {}
+
+  // The network the trainer evaluates and exports (the student unless overridden).
+  virtual SegmentationModelImpl& model_to_evaluate() { return *ctx_.student; }
+
+  // Seconds the step spent waiting for data since the last call.
+  double take_data_wait_seconds();
+
+ protected:
+  // A loader over `spec` whose batch stream is independent of the other loaders'
+  // (`stream` salts the seed) and resumes at the context's start iteration.
+  DataLoader& open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream);
+  const RunConfig& config() const { return *ctx_.config; }
+  SegmentationModelImpl& student() { return *ctx_.student; }
+
+  MethodContext ctx_;
+
+ private:
+  std::vector<std::unique_ptr<DataLoader>> loaders_;
+};
+
+std::vector<std::string> known_methods();
+// Throws Error listing the known methods when `name` is not one.
+std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context);
+
+// Cross-entropy that refuses to continue on a non-finite loss, naming the iteration.
+torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what);
+
+}  // namespace segtransfer

@@ -1,0 +1,16 @@
+// Supervised training on the labelled source domain: the lower bound every table shows.
+#pragma once
+#include "methods/method.h"
+
+namespace segtransfer {
+
+class SourceOnly : public TrainingMethod {
+ public:
+  explicit SourceOnly(MethodContext context);
+  StepStats train_step(int64_t iteration, torch::optim::Optimizer& optimizer) override;
+
+ private:
+  DataLoader& source_;
+};
+
+}  // namespace segtransfer

@@ -1,0 +1,119 @@
+// Runs the real `segtransfer` binary as a user would.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/atomic_file.h"
+#include "test_util.h"
+
+using segtransfer::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int code;
+  std::string output;  // stdout + stderr
+};
+
+Run run_cli(const std::string& args) {
+  std::string cmd = std::string(SEGTRANSFER_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+void write_tiny_gta(const fs::path& root, int count) {
+  fs::create_directories(root / "images");
+  fs::create_directories(root / "labels");
+  for (int i = 0; i < count; ++i) {
+    cv::Mat label(24, 40, CV_8UC1, cv::Scalar(7));
+    label(cv::Rect(0, 0, 40, 8)).setTo(23);
+    cv::Mat image(24, 40, CV_8UC3, cv::Scalar(40, 40, 40));
+    image.setTo(cv::Scalar(200, 120, 60), label == 23);
+    char name[16];
+    std::snprintf(name, sizeof name, "%05d.png", i + 1);
+    cv::imwrite((root / "images" / name).string(), image);
+    cv::imwrite((root / "labels" / name).string(), label);
+  }
+}
+
+}  // namespace
+
+TEST(Cli, UnknownOptionFailsWithMessage) {
+  Run r = run_cli("train --no-such-option");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("no-such-option"), std::string::npos) << r.output;
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : {"demo", "synth", "train", "eval", "predict", "models", "config"}) {
+    Run r = run_cli(std::string(sub) + " --help");
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
+  }
+}
+
+TEST(Cli, ConfigTypoIsNamed) {
+  TempDir dir;
+  segtransfer::write_text_atomically(dir / "c.yaml", "train:\n  iteratons: 5\n");
+  Run r = run_cli("train --dry-run -c " + (dir / "c.yaml").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("error: unknown config key 'train.iteratons'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("c.yaml"), std::string::npos) << r.output;
+}
+
+TEST(Cli, DryRunChecksDataTree) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta", 2);
+  segtransfer::write_text_atomically(dir / "c.yaml",
+                                     "data:\n  source: {type: gta5, root: " + (dir / "gta").string() + "}\n");
+  Run ok = run_cli("train --dry-run -c " + (dir / "c.yaml").string());
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("2 images"), std::string::npos) << ok.output;
+  Run missing = run_cli("train --dry-run -c " + (dir / "c.yaml").string() +
+                        " --set data.source.root=" + (dir / "nowhere").string());
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.output.find("nowhere"), std::string::npos) << missing.output;
+}
+
+TEST(Cli, TrainThenEvalAndPredict) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta", 3);
+  std::string common = "--set data.source.type=gta5 --set data.source.root=" + (dir / "gta").string() +
+                       " --set data.val.type=gta5 --set data.val.split=train --set data.val.root=" +
+                       (dir / "gta").string() +
+                       " --set train.iterations=2 --set train.batch_size=1 --set train.threads=1";
+  Run t = run_cli("train " + common + " -o " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_TRUE(fs::exists(dir / "run" / "model.pt"));
+  EXPECT_TRUE(fs::exists(dir / "run" / "metrics.json"));
+  EXPECT_NE(t.output.find("mIoU"), std::string::npos) << t.output;
+
+  Run e = run_cli("eval --run " + (dir / "run").string() + " --json " + (dir / "m.json").string());
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("road"), std::string::npos) << e.output;
+  EXPECT_TRUE(fs::exists(dir / "m.json"));
+
+  Run p = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "gta" / "images").string() +
+                  " --out " + (dir / "pred").string());
+  ASSERT_EQ(p.code, 0) << p.output;
+  cv::Mat ids = cv::imread((dir / "pred" / "00001.png").string(), cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.type(), CV_8UC1);
+  EXPECT_EQ(ids.cols, 40);
+  EXPECT_TRUE(fs::exists(dir / "pred" / "00001_colour.png"));
+  EXPECT_TRUE(fs::exists(dir / "pred" / "00001_overlay.png"));
+  double max_id;
+  cv::minMaxLoc(ids, nullptr, &max_id);
+  EXPECT_LT(max_id, 19);
+
+  Run bad = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "none").string() + " --out " +
+                    (dir / "pred2").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("none"), std::string::npos);
+}

@@ -1,0 +1,129 @@
+#include "engine/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/error.h"
+#include "engine/checkpoint.h"
+#include "engine/optimization.h"
+#include "models/weight_import.h"
+#include "test_util.h"
+
+using namespace segtransfer;
+using segtransfer::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny GTA5-layout tree: images/ and labels/ (Cityscapes labelIds), 6 images.
+void write_tiny_gta(const fs::path& root) {
+  fs::create_directories(root / "images");
+  fs::create_directories(root / "labels");
+  cv::RNG rng(7);
+  for (int i = 0; i < 6; ++i) {
+    cv::Mat label(32, 48, CV_8UC1, cv::Scalar(7));          // road
+    label(cv::Rect(0, 0, 48, 12)).setTo(23);                // sky
+    label(cv::Rect(10 + i, 12, 12, 10)).setTo(26);          // car
+    cv::Mat image(32, 48, CV_8UC3);
+    rng.fill(image, cv::RNG::UNIFORM, 0, 60);
+    image.setTo(cv::Scalar(200, 120, 60), label == 23);
+    image.setTo(cv::Scalar(30, 30, 200), label == 26);
+    char name[16];
+    std::snprintf(name, sizeof name, "%05d.png", i + 1);
+    cv::imwrite((root / "images" / name).string(), image);
+    cv::imwrite((root / "labels" / name).string(), label);
+  }
+}
+
+RunConfig tiny_config(const fs::path& data, const fs::path& out, int iterations) {
+  return load_config_text(fmt::format(R"(
+method: source_only
+output: {}
+model: {{name: lraspp_mobilenet_v3_small, num_classes: 19}}
+data:
+  source: {{type: gta5, root: {}}}
+  augment: {{crop: [32, 32], scale_range: [0.8, 1.2], hflip: 0.5}}
+optim: {{lr: 1.0e-3, warmup_iters: 2}}
+train: {{iterations: {}, batch_size: 2, checkpoint_every: 3, log_every: 1, workers: 1, threads: 1, seed: 3}}
+)",
+                                          out.string(), data.string(), iterations));
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> weights_of(const fs::path& run) {
+  return read_state_dict((run / "model.pt").string());
+}
+
+}  // namespace
+
+TEST(Schedule, WarmupThenPolynomialDecay) {
+  OptimSpec s;
+  s.lr = 1.0;
+  s.warmup_iters = 10;
+  s.warmup_ratio = 0.0;
+  s.poly_power = 1.0;
+  EXPECT_NEAR(scheduled_lr(s, 0, 100), 0.0, 1e-12);
+  EXPECT_NEAR(scheduled_lr(s, 5, 100), 0.5 * 0.95, 1e-12);  // half-way warm-up of the decayed lr
+  EXPECT_NEAR(scheduled_lr(s, 50, 100), 0.5, 1e-12);
+  EXPECT_NEAR(scheduled_lr(s, 100, 100), 0.0, 1e-12);
+}
+
+TEST(Trainer, ResumeIsExact) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto full = tiny_config(dir / "gta", dir / "full", 6);
+  TrainResult a = train(full);
+  EXPECT_EQ(a.iterations, 6);
+
+  auto split = tiny_config(dir / "gta", dir / "split", 6);
+  TrainResult first = train(split, TrainOptions{false, 3});
+  EXPECT_EQ(first.iterations, 3);
+  EXPECT_TRUE(fs::exists(dir / "split" / "checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(dir / "split" / "model.pt"));
+  TrainResult rest = train(split, TrainOptions{true});
+  EXPECT_EQ(rest.iterations, 6);
+
+  auto wa = weights_of(dir / "full"), wb = weights_of(dir / "split");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) {
+    ASSERT_EQ(wa[i].first, wb[i].first);
+    EXPECT_TRUE(torch::equal(wa[i].second, wb[i].second)) << wa[i].first;
+  }
+  // The metrics log reads as one run: one line per iteration, no duplicates.
+  std::ifstream log(dir / "split" / "metrics.jsonl");
+  int lines = 0;
+  for (std::string l; std::getline(log, l);) ++lines;
+  EXPECT_EQ(lines, 6);
+}
+
+TEST(Trainer, RefusesToOverwriteARun) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto cfg = tiny_config(dir / "gta", dir / "run", 3);
+  train(cfg, TrainOptions{false, 3});
+  EXPECT_THROW(train(cfg), Error);
+}
+
+TEST(Trainer, LossGoesDownOnATinySet) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto cfg = tiny_config(dir / "gta", dir / "run", 30);
+  train(cfg);
+  std::ifstream log(dir / "run" / "metrics.jsonl");
+  std::vector<double> losses;
+  for (std::string l; std::getline(log, l);) {
+    auto j = nlohmann::json::parse(l);
+    if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
+  }
+  ASSERT_EQ(losses.size(), 30u);
+  double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[27] + losses[28] + losses[29]) / 3;
+  EXPECT_LT(last, 0.7 * first);
+}
+
+TEST(Checkpoint, CorruptFileIsAClearError) {
+  TempDir dir;
+  std::ofstream(dir / "checkpoint.pt") << "not a checkpoint";
+  auto model = make_model("lraspp_mobilenet_v3_small", 19);
+  EXPECT_THROW(load_model_weights((dir / "checkpoint.pt").string(), *model), Error);
+  EXPECT_THROW(load_model_weights((dir / "missing.pt").string(), *model), Error);
+}
