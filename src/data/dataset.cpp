@@ -439,7 +439,12 @@ std::shared_ptr<SegDataset> open_dataset(const DatasetSpec& spec) {
   if (spec.root.empty()) throw Error(fmt::format("dataset type '{}' has no root folder", spec.type));
   require_dir(spec.root, fmt::format("{} dataset root", spec.type));
 
-  Layout layout = reader->second(spec);
+  Layout layout;
+  try {
+    layout = reader->second(spec);
+  } catch (const fs::filesystem_error& e) {
+    throw Error(fmt::format("cannot list the files of dataset '{}': {}", spec.root, e.what()));
+  }
   if (layout.files.empty())
     throw Error(fmt::format("no images found for dataset type '{}' in '{}'", spec.type, layout.image_dir.string()));
   std::map<std::string, const SampleFiles*> by_stem;
@@ -448,7 +453,7 @@ std::shared_ptr<SegDataset> open_dataset(const DatasetSpec& spec) {
     if (!inserted)  // outputs are named after stems, so they must be unique
       throw Error(fmt::format("images '{}' and '{}' share the name '{}'", it->second->image, f.image, f.stem));
   }
-  std::string description = fmt::format("{} {} ({})", spec.type, spec.split, spec.root);
+  std::string description = fmt::format("{}{}{} ({})", spec.type, spec.split.empty() ? "" : " ", spec.split, spec.root);
   if (!spec.labels) description += " unlabelled";
   auto dataset = std::make_shared<SegDataset>(std::move(description), std::move(layout.files), std::move(layout.space),
                                               std::move(layout.id_map), layout.label_16bit_first_channel);

@@ -11,23 +11,24 @@ using namespace segtransfer;
 
 namespace {
 
-// Labels constant on 6×6 blocks, each block its own id (never ignore); the image
+// Labels constant on 12×12 blocks, each block its own id (never ignore); the image
 // encodes the label in every channel: B = label, G = 255 − label, R = label.
 void block_pair(cv::Size size, cv::Mat& image, cv::Mat& label) {
   label.create(size, CV_8UC1);
   for (int y = 0; y < size.height; ++y)
-    for (int x = 0; x < size.width; ++x) label.at<uint8_t>(y, x) = static_cast<uint8_t>(((y / 6) * 17 + x / 6) % 250);
+    for (int x = 0; x < size.width; ++x) label.at<uint8_t>(y, x) = static_cast<uint8_t>(((y / 12) * 17 + x / 12) % 250);
   cv::Mat inverted = 255 - label;
   cv::merge(std::vector<cv::Mat>{label, inverted, label}, image);
 }
 
 // Pixels whose 5×5 neighbourhood has one label: there bilinear and nearest
-// resizing both reproduce the block value exactly.
+// resizing both reproduce the block value exactly. The 2-pixel frame is left out
+// (its neighbourhood was cut off by the crop).
 cv::Mat block_interior(const cv::Mat& label) {
   cv::Mat lo, hi;
   const cv::Mat kernel = cv::Mat::ones(5, 5, CV_8U);
-  cv::erode(label, lo, kernel);
-  cv::dilate(label, hi, kernel);
+  cv::erode(label, lo, kernel, {-1, -1}, 1, cv::BORDER_CONSTANT, cv::Scalar(0));
+  cv::dilate(label, hi, kernel, {-1, -1}, 1, cv::BORDER_CONSTANT, cv::Scalar(255));
   return lo == hi & label != kIgnoreIndex;
 }
 
@@ -46,25 +47,42 @@ bool same(const cv::Mat& a, const cv::Mat& b) {
 
 TEST(Transforms, ScaleCropFlipKeepImageAndLabelAligned) {
   AugmentSpec spec;
-  spec.scale_range = {0.5, 2.0};
-  spec.crop = {40, 32};
+  spec.scale_range = {0.75, 2.0};
+  spec.crop = {48, 40};
   spec.cat_max_ratio = 0.75;
   spec.hflip = 0.5;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     cv::Mat image, label;
-    block_pair({64, 48}, image, label);
+    block_pair({96, 72}, image, label);
     Rng rng(seed);
     augment(image, label, spec, rng);
-    ASSERT_EQ(image.size(), cv::Size(40, 32));
-    ASSERT_EQ(label.size(), cv::Size(40, 32));
+    ASSERT_EQ(image.size(), cv::Size(48, 40));
+    ASSERT_EQ(label.size(), cv::Size(48, 40));
     const cv::Mat interior = block_interior(label);
-    ASSERT_GT(cv::countNonZero(interior), 40 * 32 / 5) << "seed " << seed;
+    ASSERT_GT(cv::countNonZero(interior), 48 * 40 / 7) << "seed " << seed;
     std::vector<cv::Mat> channels;
     cv::split(image, channels);
     cv::Mat inverted = 255 - label;
     EXPECT_EQ(cv::countNonZero((channels[0] != label) & interior), 0) << "seed " << seed;
     EXPECT_EQ(cv::countNonZero((channels[1] != inverted) & interior), 0) << "seed " << seed;
     EXPECT_EQ(cv::countNonZero((channels[2] != label) & interior), 0) << "seed " << seed;
+  }
+}
+
+TEST(Transforms, CropAndFlipKeepEveryPixelAligned) {
+  // A label that differs between neighbours, so a one-pixel shift shows.
+  cv::Mat base_label(40, 60, CV_8UC1);
+  for (int y = 0; y < base_label.rows; ++y)
+    for (int x = 0; x < base_label.cols; ++x) base_label.at<uint8_t>(y, x) = static_cast<uint8_t>((3 * x + 5 * y) % 251);
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    cv::Mat label = base_label.clone(), image;
+    cv::merge(std::vector<cv::Mat>{label, label, label}, image);
+    Rng rng(seed);
+    random_crop(image, label, {24, 16}, 0.5, rng);
+    random_hflip(image, label, 0.5, rng);
+    std::vector<cv::Mat> channels;
+    cv::split(image, channels);
+    ASSERT_TRUE(same(channels[0], label)) << "seed " << seed;
   }
 }
 
