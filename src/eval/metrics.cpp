@@ -175,8 +175,12 @@ std::string format_comparison(const std::vector<std::pair<std::string, EvalResul
   size_t name_width = std::max<size_t>(miou_label.size(), 5);
   for (size_t c = 0; c < names.size(); ++c)
     if (scored[c]) name_width = std::max(name_width, names[c].size());
+  std::vector<std::string> miou_cells;
   std::vector<size_t> widths;
-  for (const auto& column : columns) widths.push_back(std::max<size_t>(column.first.size(), 10));
+  for (const auto& [label, r] : columns) {
+    miou_cells.push_back(same_protocol ? percent(r.miou) : fmt::format("{} ({})", percent(r.miou), miou_name(r)));
+    widths.push_back(std::max({label.size(), miou_cells.back().size(), size_t{10}}));
+  }
 
   auto line = [&](const std::string& first, auto cell) {
     std::string s = fmt::format("{:<{}}", first, name_width);
@@ -195,10 +199,7 @@ std::string format_comparison(const std::vector<std::pair<std::string, EvalResul
     });
   }
   out += std::string(header.size() - 1, '-') + "\n";
-  out += line(miou_label, [&](size_t i) {
-    const auto& r = columns[i].second;
-    return same_protocol ? percent(r.miou) : fmt::format("{} ({})", percent(r.miou), miou_name(r));
-  });
+  out += line(miou_label, [&](size_t i) { return miou_cells[i]; });
   return out;
 }
 

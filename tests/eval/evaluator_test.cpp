@@ -198,10 +198,11 @@ TEST(Evaluate, RespectsMaxImagesAndSlideMode) {
   segtransfer::testing::TempDir dir;
   const auto dataset = write_tiny_dataset(dir);
   auto model = colour_classifier();
+  model->eval();
   EvalSpec spec = slide_spec(4, 4, 3, 3);
   spec.max_images = 1;
   const auto r = evaluate(*model, *dataset, spec, raw_pixels(), torch::kCPU);
-  EXPECT_FALSE(model->is_training());
+  EXPECT_FALSE(model->is_training());  // eval mode left as it was
   EXPECT_EQ(r.images, 1);
   // Image 0 only: red 16/16, green 8/(8+4), blue 0/4.
   EXPECT_DOUBLE_EQ(r.iou[0], 1.0);
