@@ -1,0 +1,75 @@
+#include "models/model.h"
+
+#include <unordered_set>
+
+#include "core/error.h"
+#include "models/deeplabv2.h"
+#include "models/deeplabv3.h"
+#include "models/espnet.h"
+#include "models/lraspp.h"
+
+namespace segtransfer {
+
+torch::Tensor SegmentationModelImpl::forward(const torch::Tensor& x) {
+  if (x.dim() != 4 || x.size(1) != 3) {
+    throw Error(architecture() + ": expected an N x 3 x H x W image batch, got " + c10::str(x.sizes()));
+  }
+  torch::Tensor logits = forward_features(x).logits;
+  const auto input_size = x.sizes().slice(2);
+  if (logits.sizes().slice(2) == input_size) return logits;
+  return torch::nn::functional::interpolate(logits, torch::nn::functional::InterpolateFuncOptions()
+                                                        .size(input_size.vec())
+                                                        .mode(torch::kBilinear)
+                                                        .align_corners(false));
+}
+
+std::vector<torch::Tensor> SegmentationModelImpl::backbone_parameters() {
+  std::unordered_set<const c10::TensorImpl*> head;
+  for (const auto& p : head_parameters()) head.insert(p.unsafeGetTensorImpl());
+  std::vector<torch::Tensor> rest;
+  for (const auto& p : parameters()) {
+    if (!head.count(p.unsafeGetTensorImpl())) rest.push_back(p);
+  }
+  return rest;
+}
+
+const std::vector<ModelInfo>& available_models() {
+  static const std::vector<ModelInfo> models = {
+      {"lraspp_mobilenet_v3_small",
+       "LR-ASPP on a dilated MobileNetV3-Small (torchvision construction), output stride 8", true},
+      {"lraspp_mobilenet_v3_large",
+       "LR-ASPP on a dilated MobileNetV3-Large (torchvision lraspp_mobilenet_v3_large), output stride 8", true},
+      {"espnet", "ESPNet (Mehta et al. 2018, p=2, q=8) with its RUM decoder, full-resolution output", true},
+      {"deeplabv3_resnet50",
+       "DeepLabV3 on a dilated ResNet-50 (torchvision deeplabv3_resnet50, no aux head), output stride 8", false},
+      {"deeplabv2_resnet101",
+       "DeepLab-V2 on a dilated ResNet-101 with the 4-rate ASPP classifier (AdaptSegNet/DACS), output stride 8", false},
+  };
+  return models;
+}
+
+SegmentationModel make_model(const std::string& name, int64_t num_classes) {
+  if (num_classes < 1) {
+    throw Error("model '" + name + "': num_classes must be positive, got " + std::to_string(num_classes));
+  }
+  if (name == "lraspp_mobilenet_v3_small") {
+    return LRASPP(LRASPPOptions(num_classes).variant(MobileNetV3Variant::kSmall)).ptr();
+  }
+  if (name == "lraspp_mobilenet_v3_large") {
+    return LRASPP(LRASPPOptions(num_classes).variant(MobileNetV3Variant::kLarge)).ptr();
+  }
+  if (name == "espnet") return ESPNet(ESPNetOptions(num_classes)).ptr();
+  if (name == "deeplabv3_resnet50") return DeepLabV3(DeepLabV3Options(num_classes)).ptr();
+  if (name == "deeplabv2_resnet101") return DeepLabV2(DeepLabV2Options(num_classes)).ptr();
+  std::string names;
+  for (const auto& info : available_models()) names += (names.empty() ? "" : ", ") + info.name;
+  throw Error("unknown model '" + name + "' (available: " + names + ")");
+}
+
+int64_t count_parameters(torch::nn::Module& module) {
+  int64_t total = 0;
+  for (const auto& p : module.parameters()) total += p.numel();
+  return total;
+}
+
+}  // namespace segtransfer

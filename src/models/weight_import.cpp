@@ -1,0 +1,142 @@
+#include "models/weight_import.h"
+
+#include <fstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "models/torch_archive.h"
+
+namespace segtransfer {
+
+namespace {
+
+bool is_state_dict(const TorchValue& v) {
+  if (v.kind != TorchValue::Kind::kDict) return false;
+  for (const auto& [key, value] : *v.entries) {
+    if (key.kind != TorchValue::Kind::kString || value.kind != TorchValue::Kind::kTensor) return false;
+  }
+  return true;
+}
+
+// The module's parameters and buffers in PyTorch's state_dict order: module by
+// module, parameters before buffers.
+std::vector<std::pair<std::string, torch::Tensor>> module_tensors(torch::nn::Module& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : module.named_modules()) {
+    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
+    for (const auto& p : item.value()->named_parameters(/*recurse=*/false))
+      tensors.emplace_back(prefix + p.key(), p.value());
+    for (const auto& b : item.value()->named_buffers(/*recurse=*/false))
+      tensors.emplace_back(prefix + b.key(), b.value());
+  }
+  return tensors;
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+}  // namespace
+
+std::string ImportReport::summary() const {
+  std::string out = std::to_string(loaded.size()) + " tensors loaded, " + std::to_string(missing.size()) +
+                    " missing, " + std::to_string(unexpected.size()) + " unexpected, " +
+                    std::to_string(mismatched.size()) + " mis-shaped";
+  if (!missing.empty()) out += "\nmissing (kept as initialised): " + join(missing, ", ");
+  if (!unexpected.empty()) out += "\nunexpected (ignored): " + join(unexpected, ", ");
+  if (!mismatched.empty()) out += "\nmis-shaped (kept as initialised): " + join(mismatched, "; ");
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path) {
+  const TorchValue root = load_torch_save(path);
+  const TorchValue* dict = &root;
+  if (!is_state_dict(*dict)) {
+    for (const char* key : {"state_dict", "model"}) {
+      const TorchValue* inner = root.find(key);
+      if (inner && is_state_dict(*inner)) {
+        dict = inner;
+        break;
+      }
+    }
+  }
+  if (!is_state_dict(*dict)) {
+    throw Error("weights file '" + path + "' holds a " + root.kind_name() +
+                ", not a state_dict (a dict of tensors, possibly under \"state_dict\" or \"model\")");
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> entries;
+  for (const auto& [key, value] : *dict->entries) {
+    const bool data_parallel = key.text.rfind("module.", 0) == 0;
+    entries.emplace_back(data_parallel ? key.text.substr(7) : key.text, value.tensor);
+  }
+  return entries;
+}
+
+ImportReport import_state_dict(torch::nn::Module& module,
+                               const std::vector<std::pair<std::string, torch::Tensor>>& entries, bool strict) {
+  const auto targets = module_tensors(module);
+  std::unordered_map<std::string, torch::Tensor> by_name;
+  for (const auto& [name, tensor] : targets) by_name.emplace(name, tensor);
+
+  ImportReport report;
+  std::unordered_set<std::string> in_archive, mis_shaped;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (target, source)
+  for (const auto& [name, source] : entries) {
+    in_archive.insert(name);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      report.unexpected.push_back(name);
+    } else if (it->second.sizes() != source.sizes()) {
+      mis_shaped.insert(name);
+      report.mismatched.push_back(name + ": archive " + c10::str(source.sizes()) + " vs model " +
+                                  c10::str(it->second.sizes()));
+    } else {
+      copies.emplace_back(it->second, source);
+    }
+  }
+  for (const auto& [name, tensor] : targets) {
+    if (!in_archive.count(name)) {
+      report.missing.push_back(name);
+    } else if (!mis_shaped.count(name)) {
+      report.loaded.push_back(name);
+    }
+  }
+
+  if (strict && (!report.missing.empty() || !report.unexpected.empty() || !report.mismatched.empty())) {
+    std::vector<std::string> problems;
+    if (!report.missing.empty()) problems.push_back("missing: " + join(report.missing, ", "));
+    if (!report.unexpected.empty()) problems.push_back("unexpected: " + join(report.unexpected, ", "));
+    if (!report.mismatched.empty()) problems.push_back("mis-shaped: " + join(report.mismatched, ", "));
+    throw Error("strict weight import failed (" + join(problems, "; ") + ")");
+  }
+
+  torch::NoGradGuard no_grad;
+  for (auto& [target, source] : copies) target.copy_(source);
+  return report;
+}
+
+ImportReport import_state_dict(torch::nn::Module& module, const std::string& path, bool strict) {
+  const auto entries = read_state_dict(path);
+  try {
+    return import_state_dict(module, entries, strict);
+  } catch (const Error& e) {
+    throw Error("weights file '" + path + "': " + e.what());
+  }
+}
+
+void save_state_dict(torch::nn::Module& module, const std::string& path) {
+  c10::Dict<std::string, at::Tensor> state;
+  for (const auto& [name, tensor] : module_tensors(module)) state.insert(name, tensor.detach().to(torch::kCPU));
+  const std::vector<char> bytes = torch::pickle_save(state);
+  write_atomically(path, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) throw Error("cannot write weights file '" + path + "'");
+  });
+}
+
+}  // namespace segtransfer
