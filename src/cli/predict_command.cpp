@@ -1,3 +1,4 @@
+#include <fstream>
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
 

@@ -12,12 +12,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
+struct CliResult {
   int code;
   std::string output;  // stdout + stderr
 };
 
-Run run_cli(const std::string& args) {
+CliResult run_cli(const std::string& args) {
   std::string cmd = std::string(SEGTRANSFER_CLI_PATH) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
@@ -45,14 +45,14 @@ void write_tiny_gta(const fs::path& root, int count) {
 }  // namespace
 
 TEST(Cli, UnknownOptionFailsWithMessage) {
-  Run r = run_cli("train --no-such-option");
+  CliResult r = run_cli("train --no-such-option");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("no-such-option"), std::string::npos) << r.output;
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"demo", "synth", "train", "eval", "predict", "models", "config"}) {
-    Run r = run_cli(std::string(sub) + " --help");
+    CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
   }
@@ -61,7 +61,7 @@ TEST(Cli, EverySubcommandHasHelp) {
 TEST(Cli, ConfigTypoIsNamed) {
   TempDir dir;
   segtransfer::write_text_atomically(dir / "c.yaml", "train:\n  iteratons: 5\n");
-  Run r = run_cli("train --dry-run -c " + (dir / "c.yaml").string());
+  CliResult r = run_cli("train --dry-run -c " + (dir / "c.yaml").string());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("error: unknown config key 'train.iteratons'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("c.yaml"), std::string::npos) << r.output;
@@ -72,10 +72,10 @@ TEST(Cli, DryRunChecksDataTree) {
   write_tiny_gta(dir / "gta", 2);
   segtransfer::write_text_atomically(dir / "c.yaml",
                                      "data:\n  source: {type: gta5, root: " + (dir / "gta").string() + "}\n");
-  Run ok = run_cli("train --dry-run -c " + (dir / "c.yaml").string());
+  CliResult ok = run_cli("train --dry-run -c " + (dir / "c.yaml").string());
   EXPECT_EQ(ok.code, 0) << ok.output;
   EXPECT_NE(ok.output.find("2 images"), std::string::npos) << ok.output;
-  Run missing = run_cli("train --dry-run -c " + (dir / "c.yaml").string() +
+  CliResult missing = run_cli("train --dry-run -c " + (dir / "c.yaml").string() +
                         " --set data.source.root=" + (dir / "nowhere").string());
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.output.find("nowhere"), std::string::npos) << missing.output;
@@ -88,18 +88,18 @@ TEST(Cli, TrainThenEvalAndPredict) {
                        " --set data.val.type=gta5 --set data.val.split=train --set data.val.root=" +
                        (dir / "gta").string() +
                        " --set train.iterations=2 --set train.batch_size=1 --set train.threads=1";
-  Run t = run_cli("train " + common + " -o " + (dir / "run").string());
+  CliResult t = run_cli("train " + common + " -o " + (dir / "run").string());
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_TRUE(fs::exists(dir / "run" / "model.pt"));
   EXPECT_TRUE(fs::exists(dir / "run" / "metrics.json"));
   EXPECT_NE(t.output.find("mIoU"), std::string::npos) << t.output;
 
-  Run e = run_cli("eval --run " + (dir / "run").string() + " --json " + (dir / "m.json").string());
+  CliResult e = run_cli("eval --run " + (dir / "run").string() + " --json " + (dir / "m.json").string());
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_NE(e.output.find("road"), std::string::npos) << e.output;
   EXPECT_TRUE(fs::exists(dir / "m.json"));
 
-  Run p = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "gta" / "images").string() +
+  CliResult p = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "gta" / "images").string() +
                   " --out " + (dir / "pred").string());
   ASSERT_EQ(p.code, 0) << p.output;
   cv::Mat ids = cv::imread((dir / "pred" / "00001.png").string(), cv::IMREAD_UNCHANGED);
@@ -112,7 +112,7 @@ TEST(Cli, TrainThenEvalAndPredict) {
   cv::minMaxLoc(ids, nullptr, &max_id);
   EXPECT_LT(max_id, 19);
 
-  Run bad = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "none").string() + " --out " +
+  CliResult bad = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "none").string() + " --out " +
                     (dir / "pred2").string());
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("none"), std::string::npos);
