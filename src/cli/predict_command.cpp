@@ -31,16 +31,6 @@ std::vector<fs::path> collect_images(const fs::path& input) {
   return images;
 }
 
-void write_png(const fs::path& path, const cv::Mat& image) {
-  std::vector<uchar> bytes;
-  if (!cv::imencode(".png", image, bytes)) throw Error("cannot encode " + path.string());
-  write_atomically(path, [&](const fs::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error("cannot write " + path.string());
-  });
-}
-
 }  // namespace
 
 void add_predict_command(CLI::App& app) {
@@ -80,9 +70,9 @@ void add_predict_command(CLI::App& app) {
       cv::Mat colour = colourise(label, space), overlay;
       cv::addWeighted(bgr, 0.5, colour, 0.5, 0.0, overlay);
       std::string stem = images[i].stem().string();
-      write_png(out / (stem + ".png"), ids);
-      write_png(out / (stem + "_colour.png"), colour);
-      write_png(out / (stem + "_overlay.png"), overlay);
+      write_png_atomically((out / (stem + ".png")).string(), ids);
+      write_png_atomically((out / (stem + "_colour.png")).string(), colour);
+      write_png_atomically((out / (stem + "_overlay.png")).string(), overlay);
       if ((i + 1) % 20 == 0 || i + 1 == images.size()) spdlog::info("predicted {}/{} images", i + 1, images.size());
     }
     std::cout << "wrote " << images.size() << " predictions to " << out.string() << "\n";

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace segtransfer {
@@ -345,6 +346,17 @@ cv::Mat decode_palette_label(const cv::Mat& bgr, const std::vector<cv::Vec3b>& p
 }
 
 }  // namespace
+
+void write_png_atomically(const std::string& path, const cv::Mat& image) {
+  std::vector<uchar> bytes;
+  if (!cv::imencode(".png", image, bytes)) throw Error("cannot encode " + path + " as PNG");
+  write_atomically(path, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) throw Error("cannot write " + path + " (disk full or not writable?)");
+  });
+}
 
 cv::Mat read_image_bgr(const std::string& path) {
   cv::Mat image;

@@ -75,4 +75,7 @@ std::shared_ptr<SegDataset> open_dataset(const DatasetSpec& spec);
 // Reads an image as BGR 8-bit; throws Error naming the file when unreadable.
 cv::Mat read_image_bgr(const std::string& path);
 
+// Encodes `image` as PNG and writes it atomically; throws Error naming the file.
+void write_png_atomically(const std::string& path, const cv::Mat& image);
+
 }  // namespace segtransfer

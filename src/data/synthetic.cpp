@@ -17,6 +17,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/dataset.h"
 
 namespace segtransfer {
 namespace {
@@ -25,7 +26,7 @@ namespace {
 // Tuning knobs for the domain gap (the lead calibrates these).
 // ===========================================================================
 // 0: the target uses the source palette; 1: its own (greyer, shifted hues).
-constexpr double kTargetPaletteStrength = 1.0;
+constexpr double kTargetPaletteStrength = 0.4;
 // Multiplies every target surface texture (asphalt/grass/leaf noise, stains).
 constexpr double kTargetTextureStrength = 1.0;
 // Target camera/sensor/weather.
@@ -1551,17 +1552,6 @@ class SceneRenderer {
 // --- writing the benchmark ---------------------------------------------------
 namespace fs = std::filesystem;
 
-void write_png(const fs::path& path, const cv::Mat& image) {
-  std::vector<uchar> bytes;
-  if (!cv::imencode(".png", image, bytes)) throw Error("cannot encode " + path.string() + " as PNG");
-  write_atomically(path, [&](const fs::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw Error("cannot write " + path.string() + " (disk full or not writable?)");
-  });
-}
-
 std::string zero_padded(int value, int width) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%0*d", width, value);
@@ -1601,9 +1591,9 @@ void run_job(const Job& job, cv::Size size) {
   for (const fs::path& path : job.labels) {
     if (fs::exists(path)) continue;
     const bool train_ids = path.filename().string().find("TrainIds") != std::string::npos;
-    write_png(path, train_ids ? scene.label : label_ids);
+    write_png_atomically(path, train_ids ? scene.label : label_ids);
   }
-  if (!fs::exists(job.image)) write_png(job.image, scene.image);
+  if (!fs::exists(job.image)) write_png_atomically(job.image, scene.image);
 }
 
 }  // namespace

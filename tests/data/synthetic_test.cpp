@@ -184,7 +184,9 @@ TEST(Synthetic, DomainsDifferInColourAndTexture) {
   for (int k : {kRoad, kVegetation, kSky}) {
     const cv::Scalar source = median_colour_of(SynthDomain::Source, k, 12);
     const cv::Scalar target = median_colour_of(SynthDomain::Target, k, 12);
-    EXPECT_GT(cv::norm(source - target), 30.0) << "class " << k << ": " << source << " vs " << target;
+    // Calibrated with kTargetPaletteStrength = 0.4 (docs/benchmarks.md): a clear
+    // shift, though the target keeps part of the source palette.
+    EXPECT_GT(cv::norm(source - target), 15.0) << "class " << k << ": " << source << " vs " << target;
   }
 
   const double source_hf = high_frequency_energy(SynthDomain::Source, kBuilding, 8);
