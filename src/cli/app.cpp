@@ -50,7 +50,7 @@ int run_cli(int argc, char** argv) {
                         "warnings and errors only");
   app.footer(
       "Examples:\n"
-      "  segtransfer demo                         # synthetic benchmark end to end (~10 min on 2 cores)\n"
+      "  segtransfer demo                         # synthetic benchmark end to end (~6 min on 2 cores)\n"
       "  segtransfer train -c configs/synth_source_only.yaml\n"
       "  segtransfer eval --run runs/synth_source_only --set data.val.root=data/synth/target\n"
       "  segtransfer predict --run runs/x --input images/ --out preds/\n"

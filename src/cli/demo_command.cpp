@@ -23,7 +23,7 @@ data:
   val: {type: cityscapes, root: DATA/target, split: val}
   augment: {scale_range: [0.75, 1.5], crop: [192, 128], hflip: 0.5}
 optim: {type: adamw, lr: 1.0e-3, head_lr_mult: 10.0, weight_decay: 0.01, warmup_iters: 100}
-train: {iterations: 1500, batch_size: 8, checkpoint_every: 500, eval_every: 100000, log_every: 100, workers: 1, prefetch: 4}
+train: {iterations: 2500, batch_size: 8, checkpoint_every: 500, eval_every: 100000, log_every: 100, workers: 1, prefetch: 4}
 eval: {mode: whole}
 )YAML";
 
