@@ -1,10 +1,16 @@
-// Helpers shared by the tests: a self-removing temporary folder.
+// Helpers shared by the tests: a self-removing temporary folder, error capture, tensor shapes.
 #pragma once
 #include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <atomic>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "core/error.h"
 
 namespace segtransfer::testing {
 
@@ -28,5 +34,29 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The message of the segtransfer::Error that f() throws (a test failure if none).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const segtransfer::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no Error thrown";
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Shape of the parameter or buffer called `name` (a test failure if none).
+inline std::vector<int64_t> shape_of(torch::nn::Module& m, const std::string& name) {
+  auto params = m.named_parameters();
+  if (const torch::Tensor* p = params.find(name)) return p->sizes().vec();
+  auto buffers = m.named_buffers();
+  if (const torch::Tensor* b = buffers.find(name)) return b->sizes().vec();
+  ADD_FAILURE() << "no tensor named " << name;
+  return {};
+}
 
 }  // namespace segtransfer::testing

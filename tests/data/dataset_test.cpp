@@ -10,7 +10,7 @@
 #include "test_util.h"
 
 using namespace segtransfer;
-using segtransfer::testing::TempDir;
+using namespace segtransfer::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -52,19 +52,6 @@ DatasetSpec spec(const std::string& type, const TempDir& dir, const std::string&
   s.split = split;
   return s;
 }
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 void write_junk(const fs::path& path) { write_text(path, "this is not a PNG file at all"); }
 

@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 using namespace segtransfer;
-using segtransfer::testing::TempDir;
+using namespace segtransfer::testing;
 
 namespace {
 
@@ -21,19 +21,6 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
 }
 
 // The message of the Error `f` throws ("" and a test failure when it throws none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 }  // namespace
 
 TEST(LabelSpace, BuiltIns) {

@@ -1,21 +1,15 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include "core/error.h"
 #include "models/deeplabv2.h"
 #include "models/deeplabv3.h"
 
 using namespace segtransfer;
+using namespace segtransfer::testing;
 
 namespace {
-
-std::vector<int64_t> shape_of(torch::nn::Module& m, const std::string& name) {
-  auto params = m.named_parameters();
-  if (const torch::Tensor* p = params.find(name)) return p->sizes().vec();
-  auto buffers = m.named_buffers();
-  if (const torch::Tensor* b = buffers.find(name)) return b->sizes().vec();
-  ADD_FAILURE() << "no tensor named " << name;
-  return {};
-}
 
 torch::nn::detail::ConvNdOptions<2> conv_options(torch::nn::Module& m, const std::string& name) {
   return m.named_modules()[name]->as<torch::nn::Conv2d>()->options;

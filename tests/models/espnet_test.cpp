@@ -2,22 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include "core/error.h"
 
 using namespace segtransfer;
+using namespace segtransfer::testing;
 
-namespace {
-
-std::vector<int64_t> shape_of(torch::nn::Module& m, const std::string& name) {
-  auto params = m.named_parameters();
-  if (const torch::Tensor* p = params.find(name)) return p->sizes().vec();
-  auto buffers = m.named_buffers();
-  if (const torch::Tensor* b = buffers.find(name)) return b->sizes().vec();
-  ADD_FAILURE() << "no tensor named " << name;
-  return {};
-}
-
-}  // namespace
 
 // The paper reports ~0.364M parameters for ESPNet (p=2, q=8, 20 Cityscapes classes).
 TEST(ESPNet, PublishedConfigurationSize) {

@@ -2,20 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 using namespace segtransfer;
+using namespace segtransfer::testing;
 
-namespace {
-
-std::vector<int64_t> shape_of(torch::nn::Module& m, const std::string& name) {
-  auto params = m.named_parameters();
-  if (const torch::Tensor* p = params.find(name)) return p->sizes().vec();
-  auto buffers = m.named_buffers();
-  if (const torch::Tensor* b = buffers.find(name)) return b->sizes().vec();
-  ADD_FAILURE() << "no tensor named " << name;
-  return {};
-}
-
-}  // namespace
 
 // torchvision documents lraspp_mobilenet_v3_large at 3,221,538 parameters (21 classes).
 TEST(LRASPP, LargeMatchesTorchvision) {
