@@ -13,7 +13,6 @@ void add_eval_command(CLI::App& app) {
   struct Args {
     ConfigOptions config;
     std::string weights, protocol, mode, json;
-    bool protocol_set = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "per-class IoU, mIoU and pixel accuracy of a model on a labelled split");

@@ -42,16 +42,14 @@ void truncate_metrics_log(const fs::path& path, int64_t last_iteration) {
   write_text_atomically(path, kept);
 }
 
-void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
-
 }  // namespace
 
 std::string dry_run(const RunConfig& cfg) {
   std::string out = fmt::format("config OK: method {}, model {} ({} classes), {} iterations of batch {}\n",
                                 cfg.method, cfg.model.name, cfg.model.num_classes, cfg.train.iterations,
                                 cfg.train.batch_size);
-  make_model(cfg.model.name, cfg.model.num_classes);
-  known_methods();
+  require_known_method(cfg.method);
+  make_model(cfg.model.name, cfg.model.num_classes);  // throws for an unknown model name
   for (auto [role, spec] : {std::pair{"source", &cfg.data.source}, {"target", &cfg.data.target}, {"val", &cfg.data.val}}) {
     if (spec->empty()) continue;
     auto ds = open_dataset(*spec);
@@ -78,7 +76,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
 
   const int threads = configure_threads(cfg.train.threads);
   const torch::Device device = resolve_device(cfg.device);
-  seed_everything(cfg.train.seed);
+  torch::manual_seed(cfg.train.seed);
 
   SegmentationModel model = make_model(cfg.model.name, cfg.model.num_classes);
   if (!cfg.model.init.empty()) {

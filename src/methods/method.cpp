@@ -1,5 +1,7 @@
 #include "methods/method.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "methods/source_only.h"
 
@@ -28,11 +30,18 @@ DataLoader& TrainingMethod::open_loader(const DatasetSpec& spec, const std::stri
 
 std::vector<std::string> known_methods() { return {"source_only"}; }
 
-std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context) {
-  if (name == "source_only") return std::make_unique<SourceOnly>(std::move(context));
+void require_known_method(const std::string& name) {
+  const auto known = known_methods();
+  if (std::find(known.begin(), known.end(), name) != known.end()) return;
   std::string list;
-  for (const auto& m : known_methods()) list += (list.empty() ? "" : ", ") + m;
+  for (const auto& m : known) list += (list.empty() ? "" : ", ") + m;
   throw Error("unknown method '" + name + "' (config key 'method'; known: " + list + ")");
+}
+
+std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context) {
+  require_known_method(name);
+  if (name == "source_only") return std::make_unique<SourceOnly>(std::move(context));
+  throw Error("internal: method '" + name + "' is listed in known_methods() but has no constructor");
 }
 
 torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what) {

@@ -56,9 +56,11 @@ class TrainingMethod {
 
 std::vector<std::string> known_methods();
 // Throws Error listing the known methods when `name` is not one.
+void require_known_method(const std::string& name);
+// Throws Error listing the known methods when `name` is not one.
 std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context);
 
-// Cross-entropy that refuses to continue on a non-finite loss, naming the iteration.
+// Returns `loss`, or throws Error naming the iteration and the loss when it is not finite.
 torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what);
 
 }  // namespace segtransfer
