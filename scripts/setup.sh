@@ -11,6 +11,7 @@ PACKAGES=(
   libopencv-dev           # images, augmentation, DNN
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libgloo-dev
+  zlib1g-dev              # deflate + CRC-32 of the prediction store
 )
 
 missing=()

@@ -12,7 +12,7 @@ namespace {
 
 // The schema: every accepted key, with its default. Documented in docs/config.md.
 const char* kDefaults = R"YAML(
-method: source_only        # source_only (more methods in later releases of the schema)
+method: source_only        # source_only | corte | plain_distill | soft_distill | threshold_distill
 output: runs/default       # run folder: checkpoints, metrics.jsonl, config.yaml
 device: auto               # auto | cpu | cuda | cuda:N
 model:
@@ -62,6 +62,43 @@ eval:
   stride: [341, 341]
   resize: [0, 0]
   max_images: 0
+teacher:                   # how the source model is reached (segtransfer query)
+  type: ""                 # folder | torchscript | http
+  path: ""                 # folder: prediction files (<stem>.npy / <stem>.png); torchscript: the .pt file
+  url: ""                  # http: endpoint that takes a POSTed PNG and answers .npy bytes or a PNG
+  output: probabilities    # probabilities | logits | labels (what the black box returns)
+  num_classes: 0           # classes of the black box's answers; 0 = those of the target's label space
+  mapping: ""              # black-box classes -> target classes: "" (same), cityscapes_to_camvid, or a YAML file
+  input_size: [0, 0]       # torchscript: (w, h) the model is fed; 0 = the image size
+  concurrency: 4           # http: requests in flight
+  timeout_s: 30            # http: per request
+  retries: 5               # http: retries per image on errors, 5xx and 429 (exponential backoff)
+  backoff_ms: 200          # http: first retry delay, doubled each retry
+  budget: 0                # http: most requests this run may send (retries included); 0 = no limit
+store:
+  path: ""                 # prediction store folder: written by `segtransfer query`, read by the distillation methods
+  top_k: 2                 # classes kept per pixel (CoRTe needs 2; 1 for label-only black boxes)
+corte:                     # CoRTe and the black-box distillation baselines (docs/methods.md)
+  pseudo_labels: relative  # relative (p1 - p2) | absolute (max prob) | argmax (keep all)
+  thresholds: per_class    # per_class | global (statistic pooled over all classes) | fixed (fixed_threshold)
+  statistic: mean          # mean | percentile of the confidence of the pixels (of a class, or all of them)
+  percentile: 50
+  fixed_threshold: 0.968   # thresholds: fixed (0.968 on absolute confidence is DAFormer's value)
+  soft_until: 0.0          # share of the iterations trained by soft KL before switching to filtered labels
+  temperature: 1.0         # soft KL temperature
+  refine: true             # replace/fill black-box labels with more confident EMA-student labels
+  refine_start: 0.25       # share of the iterations before refinement may start
+  refine_min_agreement: 0.75  # EMA must agree with the kept black-box labels this often before refining
+  refine_max_replaced: 0.2 # at most this share of a class's kept black-box labels is replaced per batch
+  ema_momentum: 0.999
+  mix: true                # ClassMix of two target images and their pseudo-labels
+  kept_share_weight: true  # weight each image's loss by its share of kept pixels (DACS); false: mean over kept pixels
+  plain_view: false        # with mix: also train on the unmixed strong view (twice the compute per step)
+  strong_augment: true     # colour jitter + blur on the student's view
+  jitter_strength: 0.2
+  jitter_p: 0.2
+  blur_p: 0.5
+  diagnostics_every: 500   # iterations between diagnostics lines and PNG grids (0 = off)
 )YAML";
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -184,6 +221,7 @@ template int config_value<int>(const YAML::Node&, const std::string&);
 template double config_value<double>(const YAML::Node&, const std::string&);
 template bool config_value<bool>(const YAML::Node&, const std::string&);
 template uint64_t config_value<uint64_t>(const YAML::Node&, const std::string&);
+template int64_t config_value<int64_t>(const YAML::Node&, const std::string&);
 template std::string config_value<std::string>(const YAML::Node&, const std::string&);
 template std::vector<std::string> config_value<std::vector<std::string>>(const YAML::Node&, const std::string&);
 template std::vector<int> config_value<std::vector<int>>(const YAML::Node&, const std::string&);
@@ -217,6 +255,21 @@ RunConfig config_from_tree(const YAML::Node& t) {
   a.blur_p = config_value<double>(t, "data.augment.blur_p");
   c.data.mean = fixed<double, 3>(t, "data.mean");
   c.data.std = fixed<double, 3>(t, "data.std");
+  auto& tc = c.teacher;
+  tc.type = config_value<std::string>(t, "teacher.type");
+  tc.path = config_value<std::string>(t, "teacher.path");
+  tc.url = config_value<std::string>(t, "teacher.url");
+  tc.output = config_value<std::string>(t, "teacher.output");
+  tc.num_classes = config_value<int>(t, "teacher.num_classes");
+  tc.mapping = config_value<std::string>(t, "teacher.mapping");
+  tc.input_size = fixed<int, 2>(t, "teacher.input_size");
+  tc.concurrency = config_value<int>(t, "teacher.concurrency");
+  tc.timeout_s = config_value<int>(t, "teacher.timeout_s");
+  tc.retries = config_value<int>(t, "teacher.retries");
+  tc.backoff_ms = config_value<int>(t, "teacher.backoff_ms");
+  tc.budget = config_value<int64_t>(t, "teacher.budget");
+  c.store.path = config_value<std::string>(t, "store.path");
+  c.store.top_k = config_value<int>(t, "store.top_k");
   auto& o = c.optim;
   o.type = config_value<std::string>(t, "optim.type");
   o.lr = config_value<double>(t, "optim.lr");

@@ -68,6 +68,23 @@ struct EvalSpec {
   int max_images = 0;  // 0 = all
 };
 
+// How a source model is reached (src/teachers). Plain values: no torch here.
+struct TeacherSpec {
+  std::string type;                  // folder | torchscript | http
+  std::string path, url;
+  std::string output = "probabilities";  // probabilities | logits | labels
+  int num_classes = 0;               // 0 = model.num_classes
+  std::string mapping;               // "" | cityscapes_to_camvid | YAML file
+  std::array<int, 2> input_size{0, 0};
+  int concurrency = 4, timeout_s = 30, retries = 5, backoff_ms = 200;
+  int64_t budget = 0;                // 0 = unlimited
+};
+
+struct StoreSpec {
+  std::string path;
+  int top_k = 2;
+};
+
 struct RunConfig {
   std::string method = "source_only";
   std::string output = "runs/default";
@@ -77,6 +94,8 @@ struct RunConfig {
   OptimSpec optim;
   TrainSpec train;
   EvalSpec eval;
+  TeacherSpec teacher;
+  StoreSpec store;
   YAML::Node tree;  // the merged, validated tree (method-specific sections live here)
 };
 

@@ -384,7 +384,16 @@ cv::Mat SegDataset::read_image(size_t index) const {
 }
 
 Sample SegDataset::read(size_t index) const {
-  Sample sample{read_image(index), cv::Mat(), files_[index].stem};
+  Sample sample{read_image(index), cv::Mat(), files_[index].stem, cv::Mat()};
+  if (aux_reader_) {
+    sample.aux = aux_reader_(files_[index], sample.image.size());
+    if (sample.aux.size() != sample.image.size() || sample.aux.channels() != aux_channels_ ||
+        sample.aux.depth() != CV_8U)
+      throw Error(fmt::format("extras of image '{}' are {}x{} {} but the image is {}x{} (expected {} uint8 channels)",
+                              files_[index].image, sample.aux.cols, sample.aux.rows,
+                              cv::typeToString(sample.aux.type()), sample.image.cols, sample.image.rows,
+                              aux_channels_));
+  }
   const std::string& path = files_[index].label;
   if (path.empty()) return sample;
 

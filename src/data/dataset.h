@@ -6,6 +6,7 @@
 #include <opencv2/core.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -27,7 +28,12 @@ struct Sample {
   cv::Mat image;  // CV_8UC3, BGR
   cv::Mat label;  // CV_8UC1 train ids (255 = ignore); empty when unlabelled
   std::string stem;
+  cv::Mat aux;    // CV_8UC(n) per-pixel extras aligned with the image (stored black-box answers); may be empty
 };
+
+// Reads the per-pixel extras of one sample (e.g. its stored black-box answer) at
+// the image's size. Must be thread-safe.
+using AuxReader = std::function<cv::Mat(const SampleFiles& files, cv::Size image_size)>;
 
 class SegDataset {
  public:
@@ -40,8 +46,8 @@ class SegDataset {
   const std::vector<SampleFiles>& files() const { return files_; }
   const std::string& description() const { return description_; }
 
-  // Reads image and label. Throws Error naming the file if unreadable or if the
-  // label's size differs from the image's. Thread-safe.
+  // Reads image, label and aux. Throws Error naming the file if unreadable or if the
+  // label's (aux's) size differs from the image's. Thread-safe.
   Sample read(size_t index) const;
   cv::Mat read_image(size_t index) const;
 
@@ -49,6 +55,10 @@ class SegDataset {
   // PNGs (GTA5): OpenCV expands the palette, so colour label files are mapped back to
   // raw ids through it (the first id of a repeated colour wins).
   void set_label_palette(std::vector<cv::Vec3b> rgb_by_raw_id) { label_palette_ = std::move(rgb_by_raw_id); }
+
+  // Every sample read from now on carries `channels` aux channels from `reader`.
+  void set_aux_reader(AuxReader reader, int channels) { aux_reader_ = std::move(reader), aux_channels_ = channels; }
+  int aux_channels() const { return aux_reader_ ? aux_channels_ : 0; }
 
   // Pixels whose raw id was not in the id map (mapped to ignore), over all reads.
   int64_t unknown_id_pixels() const { return unknown_pixels_.load(); }
@@ -62,6 +72,8 @@ class SegDataset {
   IdMap id_map_;
   bool label_16bit_first_channel_;
   std::vector<cv::Vec3b> label_palette_;
+  AuxReader aux_reader_;
+  int aux_channels_ = 0;
   mutable std::atomic<int64_t> unknown_pixels_{0};
   mutable std::mutex unknown_mutex_;
   mutable std::set<int> unknown_ids_;

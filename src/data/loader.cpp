@@ -105,12 +105,29 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
     const size_t index = order[position % size];
     Sample sample = dataset.read(index);
     Rng rng(stream_seed(options.seed, Stream::kSample, {static_cast<uint64_t>(number), static_cast<uint64_t>(j)}));
-    augment(sample.image, sample.label, options.augment, rng);
+    if (sample.aux.empty()) {
+      augment(sample.image, sample.label, options.augment, rng);
+    } else {
+      // The extras ride along with the label as extra channels, so every geometric
+      // step (nearest resize, crop, flip) treats them exactly like the label.
+      cv::Mat label = sample.label.empty() ? cv::Mat(sample.image.size(), CV_8UC1, cv::Scalar(kIgnoreIndex))
+                                           : sample.label;
+      cv::Mat carrier;
+      cv::merge(std::vector<cv::Mat>{label, sample.aux}, carrier);
+      augment(sample.image, carrier, options.augment, rng);
+      std::vector<cv::Mat> channels;
+      cv::split(carrier, channels);
+      if (!sample.label.empty()) sample.label = channels[0];
+      channels.erase(channels.begin());
+      cv::merge(channels, sample.aux);
+    }
 
     const cv::Size image_size = sample.image.size();
     if (j == 0) {
       batch.image = torch::empty({batch_size, 3, image_size.height, image_size.width}, torch::kFloat32);
       if (labelled) batch.label = torch::empty({batch_size, image_size.height, image_size.width}, torch::kInt64);
+      if (!sample.aux.empty())
+        batch.aux = torch::empty({batch_size, sample.aux.channels(), image_size.height, image_size.width}, torch::kUInt8);
     } else if (image_size.height != batch.image.size(2) || image_size.width != batch.image.size(3)) {
       throw Error(fmt::format("{}: sample '{}' is {}x{} after augmentation but '{}' is {}x{}; set data.augment.crop "
                               "or data.augment.resize so that a batch's samples share a size",
@@ -123,6 +140,12 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
         throw Error(fmt::format("{}: sample '{}' has no label but the dataset is labelled", dataset.description(),
                                 sample.stem));
       write_label(sample.label, batch.label[j].data_ptr<int64_t>());
+    }
+    if (batch.aux.defined()) {
+      // HWC → CHW for this sample.
+      auto hwc = torch::from_blob(sample.aux.data, {image_size.height, image_size.width, sample.aux.channels()},
+                                  {static_cast<int64_t>(sample.aux.step[0]), sample.aux.channels(), 1}, torch::kUInt8);
+      batch.aux[j].copy_(hwc.permute({2, 0, 1}));
     }
     batch.stems.push_back(std::move(sample.stem));
     batch.indices.push_back(index);

@@ -21,6 +21,7 @@ namespace segtransfer {
 struct Batch {
   torch::Tensor image;  // (B, 3, H, W) float32, normalised RGB
   torch::Tensor label;  // (B, H, W) int64 (255 = ignore); undefined when unlabelled
+  torch::Tensor aux;    // (B, n, H, W) uint8 per-pixel extras (dataset aux reader); undefined without one
   std::vector<std::string> stems;
   std::vector<size_t> indices;  // dataset indices
   int64_t number = 0;           // batch number k

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/atomic_file.h"
+#include "core/progress.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
@@ -19,13 +20,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string format_duration(double seconds) {
-  int s = static_cast<int>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
-  if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
-}
 
 // On resume, drop log lines past the checkpoint so the log reads as one run.
 void truncate_metrics_log(const fs::path& path, int64_t last_iteration) {
