@@ -57,9 +57,11 @@ int run_cli(int argc, char** argv) {
       "Run 'segtransfer <command> --help' for a command's options.");
   cli::add_demo_command(app);
   cli::add_synth_command(app);
+  cli::add_query_command(app);
   cli::add_train_command(app);
   cli::add_eval_command(app);
   cli::add_predict_command(app);
+  cli::add_export_command(app);
   cli::add_models_command(app);
   cli::add_config_command(app);
 

@@ -16,6 +16,8 @@ void add_predict_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_query_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 // Options most commands share: --config FILE, --run DIR (reads DIR/config.yaml), --set k=v.
 struct ConfigOptions {

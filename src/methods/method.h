@@ -45,6 +45,9 @@ class TrainingMethod {
   // A loader over `spec` whose batch stream is independent of the other loaders'
   // (`stream` salts the seed) and resumes at the context's start iteration.
   DataLoader& open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream);
+  DataLoader& open_loader(std::shared_ptr<const SegDataset> dataset, uint64_t stream);
+  // The loader options of this run (batch, workers, augmentation, seed salted by `stream`).
+  LoaderOptions loader_options(uint64_t stream) const;
   const RunConfig& config() const { return *ctx_.config; }
   SegmentationModelImpl& student() { return *ctx_.student; }
 

@@ -1,0 +1,398 @@
+#include "methods/corte.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "methods/common/losses.h"
+#include "methods/common/mixing.h"
+#include "teachers/prediction_store.h"
+
+namespace segtransfer {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The loader's aux for one image: its stored answer, padded to the store's k
+// (a label-only entry has k = 1) so every sample has the same channels.
+cv::Mat stored_answer_channels(const PredictionStore& store, const SampleFiles& files, cv::Size image_size) {
+  StoredPrediction p = store.read(files.stem);
+  if (p.classes.size() != image_size)
+    throw Error(fmt::format("stored answer {} is {}x{} but image '{}' is {}x{}", store.entry_path(files.stem),
+                            p.classes.cols, p.classes.rows, files.image, image_size.width, image_size.height));
+  const int k = store.info().top_k;
+  std::vector<cv::Mat> classes, probs;
+  cv::split(p.classes, classes);
+  cv::split(p.probabilities, probs);
+  while (static_cast<int>(classes.size()) < k) {
+    classes.emplace_back(image_size, CV_8UC1, cv::Scalar(kIgnoreIndex));
+    probs.emplace_back(image_size, CV_8UC1, cv::Scalar(0));
+  }
+  classes.insert(classes.end(), probs.begin(), probs.begin() + k);
+  cv::Mat out;
+  cv::merge(std::vector<cv::Mat>(classes.begin(), classes.begin() + 2 * k), out);
+  return out;
+}
+
+// (H, W) int64 labels → colour BGR uint8 image.
+cv::Mat colour_labels(const torch::Tensor& labels, const LabelSpace& space) {
+  auto l = labels.to(torch::kCPU).clamp(0, 255).to(torch::kUInt8).contiguous();
+  cv::Mat m(static_cast<int>(l.size(0)), static_cast<int>(l.size(1)), CV_8UC1, l.data_ptr<uint8_t>());
+  return colourise(m.clone(), space);
+}
+
+cv::Mat image_to_bgr(const torch::Tensor& image, const std::array<double, 3>& mean, const std::array<double, 3>& std) {
+  auto m = torch::tensor(std::vector<double>(mean.begin(), mean.end())).view({3, 1, 1});
+  auto s = torch::tensor(std::vector<double>(std.begin(), std.end())).view({3, 1, 1});
+  auto rgb = (image.to(torch::kCPU, torch::kDouble) * s + m).clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0});
+  rgb = rgb.contiguous();
+  cv::Mat out(static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1)), CV_8UC3, rgb.data_ptr<uint8_t>());
+  cv::Mat bgr;
+  cv::cvtColor(out, bgr, cv::COLOR_RGB2BGR);
+  return bgr;
+}
+
+}  // namespace
+
+CorteOptions CorteOptions::for_method(const RunConfig& config) {
+  const YAML::Node& t = config.tree;
+  CorteOptions o;
+  o.pseudo_labels = config_value<std::string>(t, "corte.pseudo_labels");
+  o.thresholds = config_value<std::string>(t, "corte.thresholds");
+  o.statistic = config_value<std::string>(t, "corte.statistic");
+  o.percentile = config_value<double>(t, "corte.percentile");
+  o.fixed_threshold = config_value<double>(t, "corte.fixed_threshold");
+  o.soft_until = config_value<double>(t, "corte.soft_until");
+  o.temperature = config_value<double>(t, "corte.temperature");
+  o.refine = config_value<bool>(t, "corte.refine");
+  o.refine_start = config_value<double>(t, "corte.refine_start");
+  o.refine_min_agreement = config_value<double>(t, "corte.refine_min_agreement");
+  o.refine_max_replaced = config_value<double>(t, "corte.refine_max_replaced");
+  o.ema_momentum = config_value<double>(t, "corte.ema_momentum");
+  o.mix = config_value<bool>(t, "corte.mix");
+  o.plain_view = config_value<bool>(t, "corte.plain_view");
+  o.kept_share_weight = config_value<bool>(t, "corte.kept_share_weight");
+  o.strong_augment = config_value<bool>(t, "corte.strong_augment");
+  o.strong.jitter_strength = config_value<double>(t, "corte.jitter_strength");
+  o.strong.jitter_p = config_value<double>(t, "corte.jitter_p");
+  o.strong.blur_p = config_value<double>(t, "corte.blur_p");
+  o.strong.mean = config.data.mean;
+  o.strong.std = config.data.std;
+  o.diagnostics_every = config_value<int>(t, "corte.diagnostics_every");
+
+  // The baselines fix the parts that define them; the rest of `corte:` applies.
+  if (config.method == "plain_distill") {  // argmax labels on every pixel, weak view only
+    o.pseudo_labels = "argmax", o.soft_until = 0, o.refine = false, o.mix = false, o.strong_augment = false;
+  } else if (config.method == "soft_distill") {  // KL to the black box's probabilities, weak view only
+    o.soft_until = 1, o.refine = false, o.mix = false, o.strong_augment = false;
+  } else if (config.method == "threshold_distill") {  // one absolute threshold (DAFormer's 0.968), no refinement
+    o.pseudo_labels = "absolute", o.thresholds = "fixed", o.soft_until = 0, o.refine = false;
+  }
+  if (o.pseudo_labels != "relative" && o.pseudo_labels != "absolute" && o.pseudo_labels != "argmax")
+    throw Error("unknown corte.pseudo_labels '" + o.pseudo_labels + "' (relative | absolute | argmax)");
+  if (o.thresholds != "per_class" && o.thresholds != "global" && o.thresholds != "fixed")
+    throw Error("unknown corte.thresholds '" + o.thresholds + "' (per_class | global | fixed)");
+  if (o.temperature <= 0) throw Error("corte.temperature must be > 0");
+  return o;
+}
+
+Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(CorteOptions::for_method(config())) {
+  const auto& cfg = config();
+  num_classes_ = student().num_classes();
+  if (cfg.store.path.empty())
+    throw Error("method '" + cfg.method +
+                "' learns from a black box's stored answers: set store.path to the folder `segtransfer query` filled");
+  if (cfg.data.target.empty()) throw Error("method '" + cfg.method + "' needs data.target (the unlabelled images)");
+  const PredictionStore store = PredictionStore::open(cfg.store.path);
+  if (store.info().num_classes != num_classes_)
+    throw Error(fmt::format("prediction store '{}' holds {} classes but model.num_classes is {}", cfg.store.path,
+                            store.info().num_classes, num_classes_));
+  if (opt_.pseudo_labels != "argmax") confidence_kind_ = parse_confidence(opt_.pseudo_labels);
+
+  target_dataset_ = open_dataset(cfg.data.target);
+  compute_thresholds(*target_dataset_);
+  target_dataset_->set_aux_reader(
+      [store](const SampleFiles& files, cv::Size size) { return stored_answer_channels(store, files, size); },
+      2 * store.info().top_k);
+  target_ = &open_loader(target_dataset_, 1);
+
+  if (opt_.refine) ema_ = std::make_unique<EmaModel>(cfg.model.name, student(), ctx_.device);
+  ema_thresholds_ = torch::zeros({num_classes_}, torch::TensorOptions().device(ctx_.device));
+}
+
+void Corte::compute_thresholds(const SegDataset& target) {
+  const PredictionStore store = PredictionStore::open(config().store.path);
+  const auto start = std::chrono::steady_clock::now();
+  const int c = static_cast<int>(num_classes_);
+  ConfidenceHistogram relative(c, Confidence::kRelative), absolute(c, Confidence::kAbsolute);
+  ConfidenceHistogram& used = confidence_kind_ == Confidence::kRelative ? relative : absolute;
+  for (size_t i = 0; i < target.size(); ++i) {
+    const auto& files = target.files()[i];
+    StoredPrediction p = store.read(files.stem);
+    cv::Mat truth = files.label.empty() ? cv::Mat() : target.read(i).label;
+    relative.add(p, truth);
+    absolute.add(p, truth);
+  }
+  std::vector<double> tau(c, 0.0);
+  if (opt_.pseudo_labels == "argmax") {
+    // every pixel kept
+  } else if (opt_.thresholds == "per_class") {
+    tau = used.class_thresholds(opt_.statistic, opt_.percentile);
+  } else if (opt_.thresholds == "global") {
+    tau.assign(c, used.pooled_threshold(opt_.statistic, opt_.percentile));
+  } else {
+    tau.assign(c, opt_.fixed_threshold);
+  }
+  thresholds_ = torch::tensor(tau, torch::kFloat32).to(ctx_.device);
+
+  // The audit a user looks at: per class τ_c, share kept and, where the target has
+  // ground truth (synthetic data), how right the kept labels are; and a global
+  // max-probability threshold keeping the same share, for comparison.
+  const auto a = used.audit(tau);
+  const double same_share = absolute.global_threshold_keeping(a.kept_share());
+  const auto g = absolute.audit(std::vector<double>(c, same_share));
+  auto accuracy = [](int64_t correct, int64_t labelled) { return labelled ? double(correct) / labelled : -1.0; };
+  int64_t kept_labelled = 0, g_kept_labelled = 0;
+  for (int k = 0; k < c; ++k) kept_labelled += a.class_kept_labelled[k], g_kept_labelled += g.class_kept_labelled[k];
+  nlohmann::json classes = nlohmann::json::array();
+  const LabelSpace& space = target.label_space();
+  for (int k = 0; k < c; ++k)
+    classes.push_back({{"class", k < space.num_classes() ? space.classes[k] : std::to_string(k)},
+                       {"threshold", tau[k]},
+                       {"pixels", a.class_pixels[k]},
+                       {"kept_share", a.class_pixels[k] ? double(a.class_kept[k]) / a.class_pixels[k] : 0.0},
+                       {"kept_accuracy", accuracy(a.class_kept_correct[k], a.class_kept_labelled[k])},
+                       {"global_kept_share", g.class_pixels[k] ? double(g.class_kept[k]) / g.class_pixels[k] : 0.0},
+                       {"global_kept_accuracy", accuracy(g.class_kept_correct[k], g.class_kept_labelled[k])}});
+  nlohmann::json audit = {
+      {"method", config().method},
+      {"pseudo_labels", opt_.pseudo_labels},
+      {"thresholds", opt_.thresholds},
+      {"images", target.size()},
+      {"kept_share", a.kept_share()},
+      {"kept_accuracy", accuracy(a.kept_correct, kept_labelled)},
+      {"all_accuracy", accuracy(a.all_correct, a.labelled)},
+      {"global_max_probability_threshold_same_share", same_share},
+      {"global_kept_accuracy", accuracy(g.kept_correct, g_kept_labelled)},
+      {"classes", classes}};
+  write_text_atomically(fs::path(config().output) / "pseudo_label_audit.json", audit.dump(2) + "\n");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (used.has_truth())
+    spdlog::info("black-box pseudo-labels over {} target images ({:.1f}s): {:.1f}% of pixels kept, {:.1f}% of them "
+                 "right (all pixels: {:.1f}%); one max-probability threshold ({:.3f}) keeping as many: {:.1f}% right",
+                 target.size(), seconds, 100 * a.kept_share(), 100 * accuracy(a.kept_correct, kept_labelled),
+                 100 * accuracy(a.all_correct, a.labelled), same_share,
+                 100 * accuracy(g.kept_correct, g_kept_labelled));
+  else
+    spdlog::info("black-box pseudo-labels over {} target images ({:.1f}s): {:.1f}% of pixels kept", target.size(),
+                 seconds, 100 * a.kept_share());
+}
+
+Corte::Refinement Corte::refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
+                                int64_t iteration, StepStats& stats) {
+  Refinement r{labels};
+  const int64_t total = config().train.iterations;
+  if (static_cast<double>(iteration) < opt_.refine_start * static_cast<double>(total)) return r;
+  torch::NoGradGuard no_grad;
+  auto probs = torch::softmax(ema_->model().forward(images), 1);
+  auto [top, idx] = probs.topk(2, 1);
+  auto ema_label = idx.select(1, 0);
+  auto ema_conf = top.select(1, 0) - top.select(1, 1);  // relative confidence of the EMA
+  auto bb_conf = answers.confidence(Confidence::kRelative);
+
+  // τ^ema_c: running class-wise mean of the EMA's confidence.
+  auto flat_label = ema_label.flatten();
+  auto sums = torch::zeros({num_classes_}, ema_conf.options()).scatter_add_(0, flat_label, ema_conf.flatten());
+  auto counts = torch::bincount(flat_label, {}, num_classes_).to(ema_conf.dtype());
+  auto present = counts > 0;
+  auto means = sums / counts.clamp_min(1);
+  auto updated = torch::where(ema_thresholds_ == 0, means, 0.99 * ema_thresholds_ + 0.01 * means);
+  ema_thresholds_ = torch::where(present, updated, ema_thresholds_);
+
+  // The guard: the EMA must agree with the kept black-box labels often enough.
+  auto kept = labels != kIgnoreIndex;
+  const double kept_pixels = kept.sum().item<double>();
+  if (kept_pixels > 0) {
+    const double agreement = ((ema_label == labels) & kept).sum().item<double>() / kept_pixels;
+    agreement_ = agreement_ == 0 ? agreement : 0.9 * agreement_ + 0.1 * agreement;
+  }
+  stats["ema_agreement"] = agreement_;
+  const bool active = agreement_ >= opt_.refine_min_agreement;
+  stats["refining"] = active ? 1 : 0;
+  if (!active) return r;
+
+  auto confident = (ema_conf > bb_conf) & (ema_conf >= ema_thresholds_.index({ema_label}));
+  auto fill = confident & ~kept;
+  auto replace = confident & kept & (ema_label != labels);
+  // Cap the replaced share per class, keeping the replacements with the largest margin.
+  auto margin = ema_conf - bb_conf;
+  for (int64_t c = 0; c < num_classes_; ++c) {
+    auto of_class = replace & (labels == c);
+    const int64_t n = of_class.sum().item<int64_t>();
+    const auto cap = static_cast<int64_t>(opt_.refine_max_replaced * (kept & (labels == c)).sum().item<double>());
+    if (n <= cap) continue;
+    if (cap == 0) {
+      replace &= ~of_class;
+      continue;
+    }
+    const double cut = std::get<0>(margin.masked_select(of_class).topk(cap)).min().item<double>();
+    replace &= ~(of_class & (margin < cut));
+  }
+  r.labels = torch::where(replace | fill, ema_label, labels);
+  const double pixels = static_cast<double>(labels.numel());
+  r.replaced = replace.sum().item<double>() / pixels;
+  r.filled = fill.sum().item<double>() / pixels;
+  return r;
+}
+
+StepStats Corte::train_step(int64_t iteration, torch::optim::Optimizer& optimizer) {
+  StepStats stats;
+  Batch batch = target_->next();
+  auto images = batch.image.to(ctx_.device, /*non_blocking=*/true);
+  const TopKBatch answers = decode_top_k(batch.aux.to(ctx_.device, /*non_blocking=*/true));
+  const auto top1 = answers.top1();
+
+  // (i) black-box pseudo-labels from the weak view.
+  torch::Tensor black_box_labels = opt_.pseudo_labels == "argmax"
+                                       ? top1
+                                       : filter_by_threshold(top1, answers.confidence(confidence_kind_), thresholds_);
+  // (ii) refinement with the student's EMA.
+  torch::Tensor labels = black_box_labels;
+  if (ema_) {
+    Refinement r = refine(images, black_box_labels, answers, iteration, stats);
+    labels = r.labels;
+    stats["replaced"] = r.replaced;
+    stats["filled"] = r.filled;
+  }
+
+  // (iii) consistent training: the student sees a strong view of a ClassMix of
+  // pairs of target images (and, with corte.plain_view, the unmixed strong view too).
+  std::mt19937_64 rng(config().train.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration));
+  const bool soft = static_cast<double>(iteration) < opt_.soft_until * static_cast<double>(config().train.iterations);
+  // What the loss compares against, per view: hard labels, or the black box's distribution.
+  torch::Tensor soft_target, valid;
+  if (soft) {
+    soft_target = top_k_distribution(answers, num_classes_);
+    if (opt_.temperature != 1) {
+      soft_target = soft_target.pow(1 / opt_.temperature);
+      soft_target = soft_target / soft_target.sum(1, true).clamp_min(1e-12);
+    }
+    valid = top1 != kIgnoreIndex;
+  }
+  struct View {
+    torch::Tensor images, labels, soft_target, valid;
+  };
+  std::vector<View> views;
+  if (!opt_.mix || opt_.plain_view) views.push_back({images, labels, soft_target, valid});
+  if (opt_.mix) {
+    std::vector<torch::Tensor> per_image;
+    for (int64_t i = 0; i < labels.size(0); ++i) per_image.push_back(class_mix_mask(soft ? top1[i] : labels[i], rng));
+    const auto masks = torch::stack(per_image);
+    views.push_back({mix_with_next(masks, images), mix_with_next(masks, labels),
+                     soft ? mix_with_next(masks, soft_target) : torch::Tensor(),
+                     soft ? mix_with_next(masks, valid) : torch::Tensor()});
+  }
+  std::vector<torch::Tensor> inputs;
+  for (auto& v : views) inputs.push_back(opt_.strong_augment ? strong_augment(v.images, opt_.strong, rng) : v.images);
+  auto logits = student().forward(torch::cat(inputs));  // one forward for every view
+  const int64_t b = images.size(0);
+
+  torch::Tensor loss = torch::zeros({}, logits.options());
+  for (size_t i = 0; i < views.size(); ++i) {
+    auto view_logits = logits.narrow(0, static_cast<int64_t>(i) * b, b);
+    const View& v = views[i];
+    loss = loss + (soft ? soft_distillation_loss(view_logits, v.soft_target, v.valid, opt_.temperature)
+                        : opt_.kept_share_weight
+                            ? weighted_cross_entropy(view_logits, v.labels, kept_share_weight(v.labels))
+                            : torch::nn::functional::cross_entropy(
+                                  view_logits, v.labels,
+                                  torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex)));
+  }
+  checked_loss(loss, iteration, config().method);
+  optimizer.zero_grad();
+  loss.backward();
+  optimizer.step();
+  if (ema_) ema_->update(student(), iteration, opt_.ema_momentum);
+
+  stats["loss"] = loss.item<double>();
+  stats["kept"] = (labels != kIgnoreIndex).to(torch::kFloat32).mean().item<double>();
+  if (batch.label.defined()) {  // diagnostics only: the target's ground truth never enters the loss
+    auto truth = batch.label.to(ctx_.device);
+    auto judged = (labels != kIgnoreIndex) & (truth != kIgnoreIndex);
+    stats["kept_accuracy"] =
+        ((labels == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
+  }
+  if (opt_.diagnostics_every > 0 && (iteration + 1) % opt_.diagnostics_every == 0)
+    write_diagnostics(iteration + 1, batch, black_box_labels, labels);
+  return stats;
+}
+
+void Corte::write_diagnostics(int64_t iteration, const Batch& batch, const torch::Tensor& black_box_labels,
+                              const torch::Tensor& labels) {
+  const fs::path dir = fs::path(config().output) / "diagnostics";
+  fs::create_directories(dir);
+  const LabelSpace& space = target_dataset_->label_space();
+  // Per class in this batch: share of the class's black-box pixels kept, and the
+  // accuracy of the final pseudo-labels where ground truth exists.
+  auto top1 = decode_top_k(batch.aux.to(ctx_.device)).top1();
+  nlohmann::json classes = nlohmann::json::array();
+  torch::Tensor truth = batch.label.defined() ? batch.label.to(ctx_.device) : torch::Tensor();
+  for (int64_t c = 0; c < num_classes_; ++c) {
+    const double answered = (top1 == c).sum().item<double>();
+    const double final_c = (labels == c).sum().item<double>();
+    nlohmann::json entry = {{"class", c < space.num_classes() ? space.classes[c] : std::to_string(c)},
+                            {"threshold", thresholds_[c].item<double>()},
+                            {"black_box_pixels", answered},
+                            {"kept_share", answered ? (black_box_labels == c).sum().item<double>() / answered : 0.0},
+                            {"final_pixels", final_c}};
+    if (ema_) entry["ema_threshold"] = ema_thresholds_[c].item<double>();
+    if (truth.defined() && final_c > 0) {
+      auto judged = (labels == c) & (truth != kIgnoreIndex);
+      const double n = judged.sum().item<double>();
+      if (n > 0) entry["accuracy"] = ((truth == c) & judged).sum().item<double>() / n;
+    }
+    classes.push_back(entry);
+  }
+  append_line(dir / "pseudo_labels.jsonl",
+              nlohmann::json{{"iter", iteration}, {"ema_agreement", agreement_}, {"classes", classes}}.dump());
+
+  // Grid: image | black-box label | refined pseudo-label | student | ground truth.
+  // The student's prediction on the weak view, in eval mode so BatchNorm's statistics stay untouched.
+  torch::Tensor prediction;
+  {
+    torch::NoGradGuard no_grad;
+    student().eval();
+    prediction = student().forward(batch.image.narrow(0, 0, 1).to(ctx_.device))[0].argmax(0);
+    student().train();
+  }
+  std::vector<cv::Mat> tiles{image_to_bgr(batch.image[0], config().data.mean, config().data.std),
+                             colour_labels(black_box_labels[0], space), colour_labels(labels[0], space),
+                             colour_labels(prediction, space)};
+  if (truth.defined()) tiles.push_back(colour_labels(truth[0], space));
+  cv::Mat grid;
+  cv::hconcat(tiles, grid);
+  write_png_atomically((dir / fmt::format("iter_{:07d}.png", iteration)).string(), grid);
+}
+
+void Corte::save_state(torch::serialize::OutputArchive& archive) const {
+  if (ema_) ema_->save(archive, "corte_ema");
+  archive.write("corte_ema_thresholds", ema_thresholds_);
+  archive.write("corte_agreement", torch::tensor(agreement_, torch::kDouble));
+}
+
+void Corte::load_state(torch::serialize::InputArchive& archive) {
+  if (ema_) ema_->load(archive, "corte_ema", ctx_.device);
+  archive.read("corte_ema_thresholds", ema_thresholds_);
+  ema_thresholds_ = ema_thresholds_.to(ctx_.device);
+  torch::Tensor agreement;
+  archive.read("corte_agreement", agreement);
+  agreement_ = agreement.item<double>();
+}
+
+}  // namespace segtransfer

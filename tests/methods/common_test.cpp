@@ -1,0 +1,79 @@
+// EMA arithmetic, ClassMix masks, strong augmentation and the losses.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "methods/common/ema.h"
+#include "methods/common/losses.h"
+#include "methods/common/mixing.h"
+#include "methods/common/strong_augment.h"
+#include "test_util.h"
+
+using namespace segtransfer;
+
+TEST(Ema, FollowsTheMomentumSchedule) {
+  EXPECT_DOUBLE_EQ(EmaModel::momentum_at(0, 0.999), 0.0);  // first update: a copy
+  EXPECT_DOUBLE_EQ(EmaModel::momentum_at(1, 0.999), 0.5);
+  EXPECT_DOUBLE_EQ(EmaModel::momentum_at(100000, 0.999), 0.999);
+
+  auto student = make_model("lraspp_mobilenet_v3_small", 3);
+  EmaModel ema("lraspp_mobilenet_v3_small", *student, torch::kCPU);
+  auto s = student->parameters()[0], e = ema.model().parameters()[0];
+  EXPECT_TRUE(torch::equal(s, e));
+  const auto before = e.clone();
+  {
+    torch::NoGradGuard g;
+    s.add_(1.0);
+  }
+  ema.update(*student, 1, 0.999);  // α = 0.5
+  EXPECT_TRUE(torch::allclose(e, 0.5 * before + 0.5 * s));
+  EXPECT_FALSE(e.requires_grad());
+}
+
+TEST(ClassMix, MaskTakesHalfOfThePresentClassesAndMixesLabelsConsistently) {
+  auto labels = torch::tensor({0, 0, 1, 1, 2, 2, 3, 255}).view({2, 4});
+  std::mt19937_64 rng(5);
+  auto mask = class_mix_mask(labels, rng);
+  std::set<int64_t> picked;
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    if (mask.flatten()[i].item<bool>()) picked.insert(labels.flatten()[i].item<int64_t>());
+  EXPECT_EQ(picked.size(), 2u);  // half of {0, 1, 2, 3}
+  EXPECT_EQ(picked.count(255), 0u);
+  // Every pixel of a picked class is in the mask.
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    EXPECT_EQ(mask.flatten()[i].item<bool>(), picked.count(labels.flatten()[i].item<int64_t>()) > 0);
+
+  // Images and labels mixed with the same masks stay aligned.
+  auto batch_labels = torch::stack({labels, labels + 10});
+  auto masks = torch::stack({mask, torch::zeros_like(mask)});
+  auto images = batch_labels.to(torch::kFloat32).unsqueeze(1).repeat({1, 3, 1, 1});
+  auto mixed_labels = mix_with_next(masks, batch_labels);
+  auto mixed_images = mix_with_next(masks, images);
+  EXPECT_TRUE(torch::equal(mixed_images.select(1, 2).to(torch::kLong), mixed_labels));
+  EXPECT_TRUE(torch::equal(mixed_labels[1], labels));  // element 1 with no mask takes element 0
+}
+
+TEST(StrongAugment, ChangesPixelsButNotShapeAndIsSeeded) {
+  torch::manual_seed(0);
+  auto images = torch::randn({3, 3, 32, 32});
+  StrongAugmentOptions o;
+  o.jitter_p = 1, o.blur_p = 1;
+  std::mt19937_64 a(1), b(1);
+  auto x = strong_augment(images, o, a), y = strong_augment(images, o, b);
+  EXPECT_EQ(x.sizes(), images.sizes());
+  EXPECT_TRUE(torch::equal(x, y));
+  EXPECT_GT((x - images).abs().mean().item<double>(), 0.01);
+}
+
+TEST(Losses, WeightedCrossEntropyAndSoftDistillation) {
+  auto logits = torch::zeros({1, 2, 1, 2});
+  auto labels = torch::tensor({0, 255}).view({1, 1, 2});
+  // ln 2 on the one kept pixel, 0 on the ignored one, weight 0.5: mean = 0.5 · ln2 / 2.
+  auto l = weighted_cross_entropy(logits, labels, kept_share_weight(labels));
+  EXPECT_NEAR(l.item<double>(), 0.5 * std::log(2.0) / 2, 1e-6);
+  // KL(target ‖ uniform) for target (1, 0) = ln 2; the invalid pixel does not count.
+  // (B, C, H, W) = (1, 2, 1, 2): pixel 0 → (1, 0), pixel 1 → (0.5, 0.5).
+  auto target = torch::tensor({1.0f, 0.5f, 0.0f, 0.5f}).view({1, 2, 1, 2});
+  auto valid = torch::tensor({true, false}).view({1, 1, 2});
+  EXPECT_NEAR(soft_distillation_loss(logits, target, valid, 1.0).item<double>(), std::log(2.0), 1e-6);
+}
