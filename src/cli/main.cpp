@@ -1,3 +1,7 @@
 #include "cli/app.h"
+#include "engine/runtime.h"
 
-int main(int argc, char** argv) { return segtransfer::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+  segtransfer::configure_allocator();
+  return segtransfer::run_cli(argc, argv);
+}

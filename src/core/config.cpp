@@ -46,7 +46,9 @@ optim:
   poly_power: 1.0
   min_lr: 0.0
 train:
-  iterations: 40000
+  iterations: 40000        # with time_budget_min: the most iterations
+  time_budget_min: 0       # > 0: train for this many minutes of wall-clock time (evaluation excluded); the
+                           # schedules (lr, CoRTe's phases) follow the spent share of the budget
   batch_size: 2
   checkpoint_every: 4000
   eval_every: 4000
@@ -283,6 +285,8 @@ RunConfig config_from_tree(const YAML::Node& t) {
   o.min_lr = config_value<double>(t, "optim.min_lr");
   auto& tr = c.train;
   tr.iterations = config_value<int>(t, "train.iterations");
+  tr.time_budget_min = config_value<double>(t, "train.time_budget_min");
+  if (tr.time_budget_min < 0) throw Error("config key 'train.time_budget_min' must be >= 0 (0 = off)");
   tr.batch_size = config_value<int>(t, "train.batch_size");
   tr.checkpoint_every = config_value<int>(t, "train.checkpoint_every");
   tr.eval_every = config_value<int>(t, "train.eval_every");

@@ -13,13 +13,13 @@ constexpr int64_t kFormatVersion = 1;
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 }  // namespace
 
-void save_checkpoint(const std::string& path, int64_t iteration, const std::string& model_name,
-                     SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
+void save_checkpoint(const std::string& path, const CheckpointInfo& info, SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
                      const TrainingMethod& method) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive, method_archive;
   archive.write("format_version", torch::tensor(kFormatVersion));
-  archive.write("iteration", torch::tensor(iteration));
-  archive.write("model_name", c10::IValue(model_name));
+  archive.write("iteration", torch::tensor(info.iteration));
+  archive.write("elapsed_s", torch::tensor(info.elapsed_s, torch::kDouble));
+  archive.write("model_name", c10::IValue(info.model_name));
   {
     auto gen = cpu_generator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -71,6 +71,8 @@ CheckpointInfo load_checkpoint(const std::string& path, const std::string& model
       throw Error("checkpoint " + path + " holds a " + info.model_name + ", the config asks for " + model_name);
     archive.read("iteration", iteration);
     info.iteration = iteration.item<int64_t>();
+    torch::Tensor elapsed;
+    if (archive.try_read("elapsed_s", elapsed)) info.elapsed_s = elapsed.item<double>();  // absent before 0.2
     torch::serialize::InputArchive model_archive, optim_archive, method_archive;
     archive.read("model", model_archive);
     archive.read("optimizer", optim_archive);

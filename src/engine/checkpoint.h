@@ -13,11 +13,11 @@ namespace segtransfer {
 
 struct CheckpointInfo {
   int64_t iteration = 0;  // iterations completed
+  double elapsed_s = 0;   // training-loop seconds spent so far (what train.time_budget_min counts)
   std::string model_name;
 };
 
-void save_checkpoint(const std::string& path, int64_t iteration, const std::string& model_name,
-                     SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
+void save_checkpoint(const std::string& path, const CheckpointInfo& info, SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
                      const TrainingMethod& method);
 
 // Restores everything saved above. Throws Error naming the file when it is not a

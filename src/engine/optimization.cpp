@@ -1,13 +1,14 @@
 #include "engine/optimization.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 
 namespace segtransfer {
 
-double scheduled_lr(const OptimSpec& s, int64_t iteration, int64_t total) {
-  double progress = std::min(1.0, static_cast<double>(iteration) / std::max<int64_t>(total, 1));
+double scheduled_lr(const OptimSpec& s, int64_t iteration, double progress) {
+  progress = std::clamp(progress, 0.0, 1.0);
   double lr = (s.lr - s.min_lr) * std::pow(1.0 - progress, s.poly_power) + s.min_lr;
   if (iteration < s.warmup_iters) {
     double k = (1.0 - static_cast<double>(iteration) / s.warmup_iters) * (1.0 - s.warmup_ratio);

@@ -11,8 +11,9 @@
 
 namespace segtransfer {
 
-// Learning rate of the backbone group at `iteration` (0-based) of `total`.
-double scheduled_lr(const OptimSpec& spec, int64_t iteration, int64_t total);
+// Learning rate of the backbone group at `iteration` (0-based): the warm-up counts
+// iterations, the decay follows `progress`, the share of the run done (0..1).
+double scheduled_lr(const OptimSpec& spec, int64_t iteration, double progress);
 
 // Group 0: backbone parameters at lr; group 1: head parameters at lr × head_lr_mult.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSpec& spec, SegmentationModelImpl& model);

@@ -4,6 +4,9 @@
 #include <torch/utils.h>
 
 #include <thread>
+#if defined(__GLIBC__)  // defined by the C++ headers above on glibc systems
+#include <malloc.h>
+#endif
 
 #include "core/error.h"
 
@@ -20,6 +23,14 @@ torch::Device resolve_device(const std::string& name) {
   if (device.is_cuda() && !torch::cuda::is_available())
     throw Error("device '" + name + "' asked for, but this LibTorch build has no usable CUDA device");
   return device;
+}
+
+void configure_allocator() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's upper limit on 64-bit; larger blocks are mmap'd still
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
 }
 
 int configure_threads(int requested) {

@@ -14,4 +14,11 @@ torch::Device resolve_device(const std::string& name);
 // one thread, which wastes the other cores.
 int configure_threads(int requested);
 
+// Keeps freed tensor memory in the process instead of returning it to the kernel.
+// glibc's defaults give every activation buffer above its (adaptive) mmap
+// threshold back with munmap and fault it in again on the next step: measured
+// 2.8 → 3.4 it/s on a CPU training step here (docs/performance.md). Call once,
+// early in main. A no-op where the C library is not glibc.
+void configure_allocator();
+
 }  // namespace segtransfer

@@ -98,8 +98,9 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   }
   MethodContext ctx{&cfg, model, device, start};
   auto method = make_method(cfg.method, ctx);
+  double spent_before = 0;  // loop seconds of earlier processes of this run
   if (resuming) {
-    load_checkpoint(checkpoint_path.string(), cfg.model.name, *model, *optimizer, *method);
+    spent_before = load_checkpoint(checkpoint_path.string(), cfg.model.name, *model, *optimizer, *method).elapsed_s;
     truncate_metrics_log(metrics_path, start);
     spdlog::info("resumed from {} at iteration {}", checkpoint_path.string(), start);
   } else {
@@ -111,70 +112,98 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
 
   const int64_t total = cfg.train.iterations;
   const int64_t stop = options.stop_at >= 0 ? std::min(options.stop_at, total) : total;
-  spdlog::info("training {} ({}, {:.2f} M parameters) with {} on {}, {} threads: iterations {}..{} of {}",
+  const double budget_s = cfg.train.time_budget_min * 60;
+  spdlog::info("training {} ({}, {:.2f} M parameters) with {} on {}, {} threads: iterations {}..{} of {}{}",
                cfg.model.name, model->architecture(), count_parameters(*model) / 1e6, cfg.method, device.str(),
-               threads, start, stop, total);
+               threads, start, stop, total,
+               budget_s > 0 ? fmt::format(", or until {} of training time are spent", format_duration(budget_s)) : "");
 
+  const auto loop_start = Clock::now();
+  double eval_seconds = 0;  // evaluation does not count against a time budget
+  auto spent = [&] {
+    return spent_before + std::chrono::duration<double>(Clock::now() - loop_start).count() - eval_seconds;
+  };
+  auto progress_of = [&](int64_t iteration) {
+    return budget_s > 0 ? spent() / budget_s : static_cast<double>(iteration) / std::max<int64_t>(total, 1);
+  };
+  auto checkpoint = [&](int64_t iteration) {
+    save_checkpoint(checkpoint_path.string(), CheckpointInfo{iteration, spent(), cfg.model.name}, *model, *optimizer,
+                    *method);
+  };
   auto evaluate_now = [&](int64_t iteration) -> EvalResult {
+    const auto eval_start = Clock::now();
     auto r = evaluate(method->model_to_evaluate(), *val, cfg.eval, cfg.data, device);
     model->train();
     nlohmann::json line{{"iter", iteration}, {"eval", nlohmann::json::parse(to_json(r))}};
     append_line(metrics_path, line.dump());
     spdlog::info("[it {}/{}] val mIoU{} {:.2f}  pixel acc {:.2f}  ({} images, {:.1f}s)", iteration, total,
                  r.protocol == "all" ? "" : r.protocol, 100 * r.miou, 100 * r.pixel_accuracy, r.images, r.seconds);
+    eval_seconds += std::chrono::duration<double>(Clock::now() - eval_start).count();
     return r;
   };
 
   TrainResult result;
-  const auto loop_start = Clock::now();
   auto window_start = loop_start;
   double window_wait = 0;
   int64_t window_iters = 0;
   std::map<std::string, double> window_sums;
-  for (int64_t it = start; it < stop; ++it) {
-    const double lr = scheduled_lr(cfg.optim, it, total);
+  bool budget_spent = false;
+  int64_t done = start, checkpointed = start;
+  while (done < stop) {
+    const double progress = progress_of(done);
+    if (budget_s > 0 && progress >= 1) {
+      budget_spent = true;
+      break;
+    }
+    const double lr = scheduled_lr(cfg.optim, done, progress);
     set_learning_rate(*optimizer, cfg.optim, lr);
-    StepStats stats = method->train_step(it, *optimizer);
+    StepStats stats = method->train_step(TrainStep{done, progress}, *optimizer);
     window_wait += method->take_data_wait_seconds();
     for (const auto& [k, v] : stats) window_sums[k] += v;
     ++window_iters;
-    const int64_t done = it + 1;
+    ++done;
 
     if (done % cfg.train.log_every == 0 || done == stop) {
       const double window = std::chrono::duration<double>(Clock::now() - window_start).count();
-      const double elapsed = std::chrono::duration<double>(Clock::now() - loop_start).count();
       const double its = window_iters / std::max(window, 1e-9);
-      nlohmann::json line{{"iter", done}, {"lr", lr}, {"it_per_s", its},
-                          {"data_wait_share", window_wait / std::max(window, 1e-9)}, {"elapsed_s", elapsed}};
+      nlohmann::json line{{"iter", done}, {"lr", lr}, {"it_per_s", its}, {"progress", progress},
+                          {"data_wait_share", window_wait / std::max(window, 1e-9)}, {"elapsed_s", spent()}};
       std::string scalars;
       for (const auto& [k, v] : window_sums) {
         line[k] = v / window_iters;
         scalars += fmt::format("{} {:.4f}  ", k, v / window_iters);
       }
       append_line(metrics_path, line.dump());
+      double eta = (stop - done) / std::max(its, 1e-9);
+      if (budget_s > 0) eta = std::min(eta, std::max(0.0, budget_s - spent()));
       spdlog::info("[it {}/{}] {}lr {:.2e} | {:.2f} it/s {:.1f} img/s | data wait {:.1f}% | ETA {}", done, total,
                    scalars, lr, its, its * cfg.train.batch_size, 100 * window_wait / std::max(window, 1e-9),
-                   format_duration((stop - done) / std::max(its, 1e-9)));
+                   format_duration(eta));
       window_start = Clock::now();
       window_wait = 0;
       window_iters = 0;
       window_sums.clear();
     }
-    if (done % cfg.train.checkpoint_every == 0 || done == stop)
-      save_checkpoint(checkpoint_path.string(), done, cfg.model.name, *model, *optimizer, *method);
+    if (done % cfg.train.checkpoint_every == 0 || done == stop) {
+      checkpoint(done);
+      checkpointed = done;
+    }
     if (val && done % cfg.train.eval_every == 0 && done != total) evaluate_now(done);
   }
-  result.iterations = stop;
-  result.seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
+  if (checkpointed != done) checkpoint(done);
+  if (budget_spent)
+    spdlog::info("time budget of {} spent after {} iterations", format_duration(budget_s), done);
+  result.iterations = done;
+  result.seconds = spent();
 
-  if (stop == total) {
+  if (done == total || budget_spent) {
     result.weights = (out_dir / "model.pt").string();
     auto& final_model = method->model_to_evaluate();
     final_model.to(torch::kCPU);
     save_state_dict(final_model, result.weights);
     final_model.to(device);
     if (val) {
-      result.eval = evaluate_now(total);
+      result.eval = evaluate_now(done);
       write_text_atomically(out_dir / "metrics.json", to_json(*result.eval));
     }
   }

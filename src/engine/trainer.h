@@ -16,7 +16,7 @@ struct TrainOptions {
 
 struct TrainResult {
   int64_t iterations = 0;  // completed
-  double seconds = 0;      // wall time of this process's loop
+  double seconds = 0;      // training-loop seconds of the whole run (over resumes), evaluation excluded
   std::optional<EvalResult> eval;  // final evaluation on data.val, if any
   std::string weights;     // <output>/model.pt (PyTorch state_dict archive), written at the end
 };

@@ -195,10 +195,9 @@ void Corte::compute_thresholds(const SegDataset& target) {
 }
 
 Corte::Refinement Corte::refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
-                                int64_t iteration, StepStats& stats) {
+                                double progress, StepStats& stats) {
   Refinement r{labels};
-  const int64_t total = config().train.iterations;
-  if (static_cast<double>(iteration) < opt_.refine_start * static_cast<double>(total)) return r;
+  if (progress < opt_.refine_start) return r;
   torch::NoGradGuard no_grad;
   auto probs = torch::softmax(ema_->model().forward(images), 1);
   auto [top, idx] = probs.topk(2, 1);
@@ -251,7 +250,8 @@ Corte::Refinement Corte::refine(const torch::Tensor& images, const torch::Tensor
   return r;
 }
 
-StepStats Corte::train_step(int64_t iteration, torch::optim::Optimizer& optimizer) {
+StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
+  const int64_t iteration = step.iteration;
   StepStats stats;
   Batch batch = target_->next();
   auto images = batch.image.to(ctx_.device, /*non_blocking=*/true);
@@ -265,7 +265,7 @@ StepStats Corte::train_step(int64_t iteration, torch::optim::Optimizer& optimize
   // (ii) refinement with the student's EMA.
   torch::Tensor labels = black_box_labels;
   if (ema_) {
-    Refinement r = refine(images, black_box_labels, answers, iteration, stats);
+    Refinement r = refine(images, black_box_labels, answers, step.progress, stats);
     labels = r.labels;
     stats["replaced"] = r.replaced;
     stats["filled"] = r.filled;
@@ -274,7 +274,7 @@ StepStats Corte::train_step(int64_t iteration, torch::optim::Optimizer& optimize
   // (iii) consistent training: the student sees a strong view of a ClassMix of
   // pairs of target images (and, with corte.plain_view, the unmixed strong view too).
   std::mt19937_64 rng(config().train.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration));
-  const bool soft = static_cast<double>(iteration) < opt_.soft_until * static_cast<double>(config().train.iterations);
+  const bool soft = step.progress < opt_.soft_until;
   // What the loss compares against, per view: hard labels, or the black box's distribution.
   torch::Tensor soft_target, valid;
   if (soft) {

@@ -40,7 +40,7 @@ struct CorteOptions {
 class Corte : public TrainingMethod {
  public:
   explicit Corte(MethodContext context);
-  StepStats train_step(int64_t iteration, torch::optim::Optimizer& optimizer) override;
+  StepStats train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) override;
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;
 
@@ -51,7 +51,7 @@ class Corte : public TrainingMethod {
   };
   void compute_thresholds(const SegDataset& target);
   Refinement refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
-                    int64_t iteration, StepStats& stats);
+                    double progress, StepStats& stats);
   void write_diagnostics(int64_t iteration, const Batch& batch, const torch::Tensor& black_box_labels,
                          const torch::Tensor& labels);
 

@@ -24,13 +24,22 @@ struct MethodContext {
 
 using StepStats = std::map<std::string, double>;
 
+// Where a step stands in its run. A method's phases (CoRTe's warm-up before
+// refinement, its soft-to-filtered switch) are shares of the run, so that they
+// mean the same under a fixed iteration count and under a wall-clock budget.
+struct TrainStep {
+  int64_t iteration = 0;  // 0-based
+  double progress = 0;    // share of the run done before this step: iteration / iterations, or
+                          // elapsed / train.time_budget_min
+};
+
 class TrainingMethod {
  public:
   explicit TrainingMethod(MethodContext context) : ctx_(std::move(context)) {}
   virtual ~TrainingMethod() = default;
 
   // One iteration; returns scalars to log (at least "loss").
-  virtual StepStats train_step(int64_t iteration, torch::optim::Optimizer& optimizer) = 0;
+  virtual StepStats train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) = 0;
   // Extra state a checkpoint must hold for an exact resume (EMA weights, ...).
   virtual void save_state(torch::serialize::OutputArchive& archive) const {}
   virtual void load_state(torch::serialize::InputArchive& archive) {}

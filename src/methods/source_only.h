@@ -7,7 +7,7 @@ namespace segtransfer {
 class SourceOnly : public TrainingMethod {
  public:
   explicit SourceOnly(MethodContext context);
-  StepStats train_step(int64_t iteration, torch::optim::Optimizer& optimizer) override;
+  StepStats train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) override;
 
  private:
   DataLoader& source_;

@@ -63,10 +63,13 @@ TEST(Schedule, WarmupThenPolynomialDecay) {
   s.warmup_iters = 10;
   s.warmup_ratio = 0.0;
   s.poly_power = 1.0;
-  EXPECT_NEAR(scheduled_lr(s, 0, 100), 0.0, 1e-12);
-  EXPECT_NEAR(scheduled_lr(s, 5, 100), 0.5 * 0.95, 1e-12);  // half-way warm-up of the decayed lr
-  EXPECT_NEAR(scheduled_lr(s, 50, 100), 0.5, 1e-12);
-  EXPECT_NEAR(scheduled_lr(s, 100, 100), 0.0, 1e-12);
+  EXPECT_NEAR(scheduled_lr(s, 0, 0.0), 0.0, 1e-12);
+  EXPECT_NEAR(scheduled_lr(s, 5, 0.05), 0.5 * 0.95, 1e-12);  // half-way warm-up of the decayed lr
+  EXPECT_NEAR(scheduled_lr(s, 50, 0.5), 0.5, 1e-12);
+  EXPECT_NEAR(scheduled_lr(s, 100, 1.0), 0.0, 1e-12);
+  // Under a time budget the decay follows the spent share of the budget, not the iteration.
+  EXPECT_NEAR(scheduled_lr(s, 50, 0.75), 0.25, 1e-12);
+  EXPECT_NEAR(scheduled_lr(s, 50, 1.5), 0.0, 1e-12);
 }
 
 TEST(Trainer, ResumeIsExact) {
@@ -95,6 +98,35 @@ TEST(Trainer, ResumeIsExact) {
   int lines = 0;
   for (std::string l; std::getline(log, l);) ++lines;
   EXPECT_EQ(lines, 6);
+}
+
+TEST(Trainer, TimeBudgetEndsTheRunAndDrivesTheSchedule) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto cfg = tiny_config(dir / "gta", dir / "run", 100000);
+  cfg.train.time_budget_min = 1.5 / 60;  // 1.5 s of training
+  cfg.train.checkpoint_every = 100000;
+  TrainResult r = train(cfg);
+  EXPECT_GT(r.iterations, 0);
+  EXPECT_LT(r.iterations, 100000);
+  EXPECT_GE(r.seconds, 1.5);
+  EXPECT_LT(r.seconds, 10.0);
+  EXPECT_TRUE(fs::exists(dir / "run" / "model.pt"));
+  // The decay follows the spent share of the budget: progress rises to ~1, the lr falls with it.
+  std::ifstream log(dir / "run" / "metrics.jsonl");
+  double last_progress = -1, last_lr = 1;
+  for (std::string l; std::getline(log, l);) {
+    auto j = nlohmann::json::parse(l);
+    EXPECT_GT(j["progress"].get<double>(), last_progress);
+    last_progress = j["progress"].get<double>();
+    last_lr = j["lr"].get<double>();
+  }
+  EXPECT_GT(last_progress, 0.5);
+  EXPECT_LT(last_progress, 1.0);
+  EXPECT_LT(last_lr, 1.0e-3 * (1 - 0.5));
+  // Resuming a spent budget trains nothing more.
+  TrainResult again = train(cfg, TrainOptions{true});
+  EXPECT_EQ(again.iterations, r.iterations);
 }
 
 TEST(Trainer, RefusesToOverwriteARun) {
