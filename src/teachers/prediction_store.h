@@ -40,8 +40,9 @@ StoredPrediction encode_top_k(const torch::Tensor& probabilities, int k);
 
 class PredictionStore {
  public:
-  // Opens `dir` for writing, creating it and its manifest (store.json) if needed;
-  // an existing store must have been made with the same top_k and class count.
+  // Opens `dir` for writing, creating it and its manifest (store.json) if needed,
+  // and removes the temporary files a killed query left; an existing store must
+  // have been made with the same top_k and class count. One writer at a time.
   static PredictionStore open_for_writing(const std::string& dir, const StoreInfo& info);
   // Opens an existing store for reading; Error naming the folder if it has no manifest.
   static PredictionStore open(const std::string& dir);

@@ -51,7 +51,7 @@ TEST(Cli, UnknownOptionFailsWithMessage) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"demo", "synth", "train", "eval", "predict", "models", "config"}) {
+  for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "models", "config"}) {
     CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
@@ -116,4 +116,13 @@ TEST(Cli, TrainThenEvalAndPredict) {
                     (dir / "pred2").string());
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("none"), std::string::npos);
+}
+
+TEST(Cli, CompareNamesABadRowAndAMissingRun) {
+  CliResult r = run_cli("compare plain");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("LABEL=RUN"), std::string::npos) << r.output;
+  r = run_cli("compare plain=/nonexistent/run_s0");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("/nonexistent/run_s0 has no metrics.json"), std::string::npos) << r.output;
 }
