@@ -4,6 +4,7 @@
 # benchmark prepared by bench/synth_black_box.sh. Finished runs are reused
 # (delete runs/corte_table to start over); an interrupted run resumes.
 #   ITERATIONS (default 2500)  JOBS: runs side by side (default 1; with 2, each gets 1 thread)
+#   SEEDS (default "0 1 2")  ONLY: run only these variants (names below); the table lists what is finished
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ST=${SEGTRANSFER:-build/segtransfer}
@@ -29,6 +30,7 @@ VARIANTS=(
 jobs_file=$(mktemp)
 for variant in "${VARIANTS[@]}"; do
   name=${variant%%|*}
+  [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
   for seed in $SEEDS; do
     run=$OUT/${name}_s$seed
     [ -f "$run/metrics.json" ] && continue
@@ -44,7 +46,7 @@ rm -f "$jobs_file"
 rows=("black box=runs/synth_black_box.json")
 for variant in "${VARIANTS[@]}"; do
   name=${variant%%|*}
-  runs=$(for seed in $SEEDS; do printf '%s,' "$OUT/${name}_s$seed"; done)
-  rows+=("$name=${runs%,}")
+  runs=$(for seed in $SEEDS; do [ -f "$OUT/${name}_s$seed/metrics.json" ] && printf '%s,' "$OUT/${name}_s$seed"; done)
+  [ -n "$runs" ] && rows+=("$name=${runs%,}")
 done
 $ST compare "${rows[@]}" -o "$OUT/table.md"

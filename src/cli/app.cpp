@@ -63,6 +63,7 @@ int run_cli(int argc, char** argv) {
   cli::add_predict_command(app);
   cli::add_export_command(app);
   cli::add_compare_command(app);
+  cli::add_curve_command(app);
   cli::add_models_command(app);
   cli::add_config_command(app);
 

@@ -19,6 +19,7 @@ void add_config_command(CLI::App& app);
 void add_query_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_curve_command(CLI::App& app);
 
 // Options most commands share: --config FILE, --run DIR (reads DIR/config.yaml), --set k=v.
 struct ConfigOptions {

@@ -3,9 +3,35 @@
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/dataset.h"
 #include "eval/comparison.h"
+#include "eval/plot.h"
 
 namespace segtransfer::cli {
+namespace {
+
+// "LABEL=A,B" → ("LABEL", {"A", "B"}), splitting the part after '=' at `separator`.
+std::pair<std::string, std::vector<std::string>> split_row(const std::string& text, char separator,
+                                                           const std::string& shape) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+    throw Error("row '" + text + "' must look like " + shape);
+  std::vector<std::string> parts;
+  for (size_t begin = eq + 1; begin <= text.size();) {
+    const size_t end = std::min(text.find(separator, begin), text.size());
+    if (end > begin) parts.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return {text.substr(0, eq), parts};
+}
+
+std::vector<RunSummary> read_runs(const std::vector<std::string>& dirs) {
+  std::vector<RunSummary> runs;
+  for (const auto& d : dirs) runs.push_back(read_run_summary(d));
+  return runs;
+}
+
+}  // namespace
 
 void add_compare_command(CLI::App& app) {
   struct Args {
@@ -26,20 +52,60 @@ void add_compare_command(CLI::App& app) {
   cmd->callback([args] {
     std::vector<ComparisonRow> rows;
     for (const std::string& text : args->rows) {
-      const size_t eq = text.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
-        throw Error("compare: row '" + text + "' must look like LABEL=RUN[,RUN...]");
-      ComparisonRow row{text.substr(0, eq), {}};
-      for (size_t begin = eq + 1; begin <= text.size();) {
-        const size_t comma = std::min(text.find(',', begin), text.size());
-        if (comma > begin) row.runs.push_back(read_run_summary(text.substr(begin, comma - begin)));
-        begin = comma + 1;
-      }
-      rows.push_back(std::move(row));
+      auto [label, dirs] = split_row(text, ',', "LABEL=RUN[,RUN...]");
+      rows.push_back({label, read_runs(dirs)});
     }
     const std::string table = format_markdown_comparison(rows);
     std::cout << table;
     if (!args->output.empty()) write_text_atomically(args->output, table);
+  });
+}
+
+}  // namespace segtransfer::cli
+
+namespace segtransfer::cli {
+
+void add_curve_command(CLI::App& app) {
+  struct Args {
+    std::vector<std::string> rows;
+    std::string output, title = "target val mIoU against training time";
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("curve", "plot mIoU against training minutes over finished runs (a PNG)");
+  cmd->add_option("rows", args->rows, "LABEL=POINT[,POINT...]: a line and its points; a POINT is RUN[+RUN...], "
+                                      "runs (seeds) averaged into one point with a spread bar")
+      ->required();
+  cmd->add_option("-o,--output", args->output, "the PNG to write")->required();
+  cmd->add_option("--title", args->title, "the plot's title");
+  cmd->footer(
+      "Example (three budgets, two seeds each):\n"
+      "  segtransfer curve \"CoRTe=r/c5_s0+r/c5_s1,r/c20_s0+r/c20_s1,r/c60_s0+r/c60_s1\" -o curve.png");
+  cmd->callback([args] {
+    std::vector<PlotSeries> series;
+    std::string miou_name;
+    for (const std::string& text : args->rows) {
+      auto [label, points] = split_row(text, ',', "LABEL=RUN[+RUN...][,RUN[+RUN...]...]");
+      PlotSeries line{label, {}, {}, {}};
+      for (const std::string& point : points) {
+        const auto runs = read_runs(split_row("p=" + point, '+', "RUN[+RUN...]").second);
+        std::vector<double> minutes, mious;
+        for (const auto& r : runs) {
+          if (r.train_seconds <= 0) throw Error(r.dir + " logged no training time (metrics.jsonl)");
+          minutes.push_back(r.train_seconds / 60);
+          mious.push_back(100 * r.eval.miou);
+          miou_name = fmt::format("mIoU{} (%)", r.eval.classes.size());
+        }
+        const auto [x, x_spread] = mean_and_spread(minutes);
+        const auto [y, y_spread] = mean_and_spread(mious);
+        line.x.push_back(x);
+        line.y.push_back(y);
+        line.y_spread.push_back(y_spread);
+      }
+      series.push_back(std::move(line));
+    }
+    const cv::Mat plot = draw_line_plot(series, {args->title, "training minutes", miou_name});
+    write_png_atomically(args->output, plot);
+    spdlog::info("wrote {}", args->output);
   });
 }
 

@@ -20,7 +20,10 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Mean and sample standard deviation of the finite values (NaN when there are none).
+std::string percent(double v) { return std::isnan(v) ? "n/a" : fmt::format("{:.1f}", 100 * v); }
+
+}  // namespace
+
 std::pair<double, double> mean_and_spread(const std::vector<double>& values) {
   std::vector<double> v;
   for (double x : values)
@@ -32,10 +35,6 @@ std::pair<double, double> mean_and_spread(const std::vector<double>& values) {
   for (double x : v) squares += (x - mean) * (x - mean);
   return {mean, std::sqrt(squares / static_cast<double>(v.size() - 1))};
 }
-
-std::string percent(double v) { return std::isnan(v) ? "n/a" : fmt::format("{:.1f}", 100 * v); }
-
-}  // namespace
 
 EvalResult eval_result_from_json(const std::string& text, const std::string& what) {
   EvalResult r;

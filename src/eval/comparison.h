@@ -2,6 +2,7 @@
 // and spread of its seeds' mIoU, per-class IoU and training time.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eval/metrics.h"
@@ -24,6 +25,10 @@ RunSummary read_run_summary(const std::string& dir);
 
 // Parses the JSON that to_json(EvalResult) writes; `what` names its file in errors.
 EvalResult eval_result_from_json(const std::string& text, const std::string& what);
+
+// Mean and sample standard deviation of the finite values; NaN spread for one
+// value, both NaN for none.
+std::pair<double, double> mean_and_spread(const std::vector<double>& values);
 
 struct ComparisonRow {
   std::string label;

@@ -22,8 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Synthetic target (8 train images, 64x32) and a store of noisy answers.
-void write_target_and_store(const fs::path& root) {
+// Synthetic target (8 train images, 64x32) and a store of noisy answers: noisy
+// probabilities, or (label_only) their argmax as a label-only black box answers.
+void write_target_and_store(const fs::path& root, bool label_only = false) {
   SynthOptions o;
   o.out = (root / "synth").string();
   o.source_train = o.source_val = 2;
@@ -43,6 +44,11 @@ void write_target_and_store(const fs::path& root) {
     logits.scatter_add_(0, truth.clamp_max(18).unsqueeze(0), torch::full({1, s.label.rows, s.label.cols}, 2.0));
     TeacherAnswer a;
     a.probabilities = torch::softmax(logits, 0);
+    if (label_only) {
+      auto labels = a.probabilities.argmax(0).to(torch::kUInt8).contiguous();
+      a.labels = cv::Mat(s.label.rows, s.label.cols, CV_8UC1, labels.data_ptr<uint8_t>()).clone();
+      a.probabilities = torch::Tensor();
+    }
     store.put(s.stem, a);
   }
 }
@@ -122,4 +128,15 @@ TEST(Corte, NeedsAStore) {
   EXPECT_TRUE(contains(error_of([&] { train(cfg); }), "store.path"));
   cfg.store.path = (dir / "nothing").string();
   EXPECT_TRUE(contains(error_of([&] { train(cfg); }), "not a prediction store"));
+}
+
+TEST(Corte, LabelOnlyBlackBoxKeepsEveryLabelledPixel) {
+  TempDir dir;
+  write_target_and_store(dir.path(), /*label_only=*/true);
+  TrainResult r = train(corte_config(dir.path(), "corte", "labels", 4));
+  EXPECT_EQ(r.iterations, 4);
+  // Relative confidence of a hard label is 1: part (i) keeps every pixel, the rest of CoRTe still runs.
+  auto audit = nlohmann::json::parse(read_text_file(dir / "labels" / "pseudo_label_audit.json"));
+  EXPECT_DOUBLE_EQ(audit["kept_share"].get<double>(), 1.0);
+  EXPECT_TRUE(contains(read_text_file(dir / "labels" / "metrics.jsonl"), "\"refining\":1.0"));
 }
