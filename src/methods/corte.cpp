@@ -58,6 +58,30 @@ cv::Mat image_to_bgr(const torch::Tensor& image, const std::array<double, 3>& me
   return bgr;
 }
 
+// The audit as a Markdown table: per class, what the thresholds keep and how
+// right it is, next to one global max-probability threshold keeping as many pixels.
+std::string audit_table(const nlohmann::json& audit) {
+  auto pct = [](const nlohmann::json& v) {
+    const double x = v.get<double>();
+    return x < 0 ? std::string("-") : fmt::format("{:.1f}", 100 * x);
+  };
+  std::string out = fmt::format(
+      "Black-box pseudo-labels over {} target images: {} / {} thresholds keep {}% of the pixels, {}% of them right "
+      "(all pixels: {}%). One global max-probability threshold keeping as many ({:.3f}): {}% right.\n\n"
+      "| class | pixels (top-1) | τ_c | kept % | kept right % | global: kept % | global: kept right % |\n"
+      "|---|---:|---:|---:|---:|---:|---:|\n",
+      audit["images"].get<int64_t>(), audit["pseudo_labels"].get<std::string>(), audit["thresholds"].get<std::string>(),
+      pct(audit["kept_share"]), pct(audit["kept_accuracy"]), pct(audit["all_accuracy"]),
+      audit["global_max_probability_threshold_same_share"].get<double>(), pct(audit["global_kept_accuracy"]));
+  for (const auto& c : audit["classes"]) {
+    if (c["pixels"].get<int64_t>() == 0) continue;
+    out += fmt::format("| {} | {} | {:.3f} | {} | {} | {} | {} |\n", c["class"].get<std::string>(),
+                       c["pixels"].get<int64_t>(), c["threshold"].get<double>(), pct(c["kept_share"]),
+                       pct(c["kept_accuracy"]), pct(c["global_kept_share"]), pct(c["global_kept_accuracy"]));
+  }
+  return out;
+}
+
 }  // namespace
 
 CorteOptions CorteOptions::for_method(const RunConfig& config) {
@@ -182,6 +206,7 @@ void Corte::compute_thresholds(const SegDataset& target) {
       {"global_kept_accuracy", accuracy(g.kept_correct, g_kept_labelled)},
       {"classes", classes}};
   write_text_atomically(fs::path(config().output) / "pseudo_label_audit.json", audit.dump(2) + "\n");
+  write_text_atomically(fs::path(config().output) / "pseudo_label_audit.md", audit_table(audit));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (used.has_truth())
     spdlog::info("black-box pseudo-labels over {} target images ({:.1f}s): {:.1f}% of pixels kept, {:.1f}% of them "
@@ -321,12 +346,15 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
   if (ema_) ema_->update(student(), iteration, opt_.ema_momentum);
 
   stats["loss"] = loss.item<double>();
-  stats["kept"] = (labels != kIgnoreIndex).to(torch::kFloat32).mean().item<double>();
+  if (opt_.soft_until > 0) stats["soft"] = soft ? 1 : 0;
+  // What the loss was taught from: in the soft phase every answered pixel (judged by its top-1).
+  const torch::Tensor taught = soft ? top1 : labels;
+  stats["kept"] = (taught != kIgnoreIndex).to(torch::kFloat32).mean().item<double>();
   if (batch.label.defined()) {  // diagnostics only: the target's ground truth never enters the loss
     auto truth = batch.label.to(ctx_.device);
-    auto judged = (labels != kIgnoreIndex) & (truth != kIgnoreIndex);
+    auto judged = (taught != kIgnoreIndex) & (truth != kIgnoreIndex);
     stats["kept_accuracy"] =
-        ((labels == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
+        ((taught == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
   }
   if (opt_.diagnostics_every > 0 && (iteration + 1) % opt_.diagnostics_every == 0)
     write_diagnostics(iteration + 1, batch, black_box_labels, labels);

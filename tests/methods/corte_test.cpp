@@ -90,6 +90,9 @@ TEST(Corte, ResumeIsExactWithRefinementAndMixing) {
   EXPECT_LT(audit["kept_share"].get<double>(), 0.9);
   // Relative-confidence thresholds keep labels that are more often right than all of them.
   EXPECT_GT(audit["kept_accuracy"].get<double>(), audit["all_accuracy"].get<double>());
+  const std::string table = read_text_file(dir / "full" / "pseudo_label_audit.md");
+  EXPECT_TRUE(contains(table, "| road |")) << table;
+  EXPECT_TRUE(contains(table, "relative / per_class thresholds keep")) << table;
   EXPECT_TRUE(fs::exists(dir / "full" / "diagnostics" / "iter_0000006.png"));
   std::ifstream log(dir / "full" / "diagnostics" / "pseudo_labels.jsonl");
   int lines = 0;
