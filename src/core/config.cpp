@@ -32,6 +32,11 @@ data:
     jitter_strength: 0.0
     jitter_p: 0.0
     blur_p: 0.0
+  rare_class_sampling:     # of data.source (DAFormer): class c drawn with p ∝ exp((1 − f_c) / T)
+    enabled: false
+    temperature: 0.01
+    min_pixels: 3000       # an image counts for class c when it shows this many of its pixels
+    cache_dir: ""          # class statistics cache; "" = $XDG_CACHE_HOME/segtransfer or ~/.cache/segtransfer
   mean: [123.675, 116.28, 103.53]
   std: [58.395, 57.12, 57.375]
 optim:
@@ -101,6 +106,42 @@ corte:                     # CoRTe and the black-box distillation baselines (doc
   jitter_p: 0.2
   blur_p: 0.5
   diagnostics_every: 500   # iterations between diagnostics lines and PNG grids (0 = off)
+self_training:             # the DACS / DAFormer step of dacs, dual_teacher, clda (and stvm's mean teacher)
+  pseudo_threshold: 0.968  # max probability a pseudo-label must reach to count in its image's weight
+  ema_momentum: 0.999      # EMA teacher: alpha_t = min(1 - 1/(t+1), ema_momentum)
+  ignore_top: 15           # pseudo-label rows of the crop given weight 0 (Cityscapes sky artefacts)
+  ignore_bottom: 120       # ... and at the bottom (the ego car); scale with the crop
+  mix: true                # ClassMix: half of a source image's classes pasted onto the target image
+  strong_augment: true     # colour jitter + Gaussian blur on the mixed images
+  jitter_strength: 0.2
+  jitter_p: 0.2
+  blur_p: 0.5
+dual_teacher:              # Jeong et al. (TIP 2024): DACS + a frozen source teacher distilling features
+  teacher_model: deeplabv3_resnet50
+  teacher_weights: ""      # the frozen teacher: a source_only run's model.pt or a PyTorch state_dict
+  feature_weight: 0.005    # lambda of the mean per-pixel squared L2 between adapted student and teacher features
+  kl_weight: 0.0           # optional KL(teacher || student) on the logits
+  temperature: 1.0
+  on_source: true          # distil on the source images
+  on_target: true          # ... and on the target (mixed) images
+stvm:                      # Akkaya & Halici: source-free mean teacher weighted by metric-learned reliability
+  embedding_dim: 64        # metric head: two 1x1 convs on the teacher's encoder features, L2-normalised
+  alpha: 32.0              # Proxy-Anchor scale
+  delta: 0.1               # Proxy-Anchor margin
+  metric_lr: 1.0e-3        # AdamW learning rate of the metric head and the proxies
+  sharpen: 1.0             # reliability^sharpen
+  metric_mix: true         # ClassMix picks classes by mean reliability, pastes pixels above its median
+  max_anchor_pixels: 4096  # pixels per step the metric loss is computed on (random subset)
+clda:                      # Cho et al.: teacher and student both trained by DACS; the student updates the
+                           # teacher's non-salient parameters; the updated teacher distils into the student
+  teacher_model: lraspp_mobilenet_v3_large
+  teacher_init: ""         # PyTorch state_dict the teacher starts from ("" = from scratch like the student)
+  saliency_momentum: 0.99  # EMA of |theta * dL/dtheta|
+  nonsalient_quantile: 0.3 # per layer, parameters below this quantile of saliency are non-salient
+  saliency_epsilon: 1.0e-8 # a parameter whose saliency is below this is counted in the layer's saliency rate
+  update_every: 10         # iterations between the masked teacher updates from the student
+  temperature: 2.0         # KL distillation temperature (teacher -> student and student -> teacher)
+  distill_weight: 1.0      # weight of KL(teacher || student) on the target images in the student's loss
 )YAML";
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -255,6 +296,11 @@ RunConfig config_from_tree(const YAML::Node& t) {
   a.jitter_strength = config_value<double>(t, "data.augment.jitter_strength");
   a.jitter_p = config_value<double>(t, "data.augment.jitter_p");
   a.blur_p = config_value<double>(t, "data.augment.blur_p");
+  auto& rcs = c.data.rare_class_sampling;
+  rcs.enabled = config_value<bool>(t, "data.rare_class_sampling.enabled");
+  rcs.temperature = config_value<double>(t, "data.rare_class_sampling.temperature");
+  rcs.min_pixels = config_value<int64_t>(t, "data.rare_class_sampling.min_pixels");
+  rcs.cache_dir = config_value<std::string>(t, "data.rare_class_sampling.cache_dir");
   c.data.mean = fixed<double, 3>(t, "data.mean");
   c.data.std = fixed<double, 3>(t, "data.std");
   auto& tc = c.teacher;

@@ -31,9 +31,18 @@ struct AugmentSpec {
   double blur_p = 0.0;
 };
 
+// DAFormer's rare-class sampling of data.source (data/rare_class_sampling.h).
+struct RareClassSamplingSpec {
+  bool enabled = false;
+  double temperature = 0.01;
+  int64_t min_pixels = 3000;
+  std::string cache_dir;  // "" = $XDG_CACHE_HOME/segtransfer (or ~/.cache/segtransfer)
+};
+
 struct DataSpec {
   DatasetSpec source, target, val;
   AugmentSpec augment;
+  RareClassSamplingSpec rare_class_sampling;
   std::array<double, 3> mean{123.675, 116.28, 103.53};  // RGB, 0..255
   std::array<double, 3> std{58.395, 57.12, 57.375};
 };

@@ -23,7 +23,7 @@ uint64_t splitmix64(uint64_t x) {
 
 // Seeds of independent streams: the tag keeps the epoch-order and the
 // per-sample streams apart even where their numbers coincide.
-enum class Stream : uint64_t { kEpochOrder = 1, kSample = 2 };
+enum class Stream : uint64_t { kEpochOrder = 1, kSample = 2, kPick = 3 };
 
 uint64_t stream_seed(uint64_t seed, Stream stream, std::initializer_list<uint64_t> numbers) {
   uint64_t h = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(stream)));
@@ -98,11 +98,17 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
   int64_t order_epoch = -1;
   for (int64_t j = 0; j < batch_size; ++j) {
     const int64_t position = number * batch_size + j, epoch = position / size;
-    if (epoch != order_epoch) {
-      order = epoch_order(dataset.size(), options, epoch);
-      order_epoch = epoch;
+    size_t index;
+    if (options.sampler) {
+      Rng pick(stream_seed(options.seed, Stream::kPick, {static_cast<uint64_t>(number), static_cast<uint64_t>(j)}));
+      index = options.sampler->pick(pick);
+    } else {
+      if (epoch != order_epoch) {
+        order = epoch_order(dataset.size(), options, epoch);
+        order_epoch = epoch;
+      }
+      index = order[position % size];
     }
-    const size_t index = order[position % size];
     Sample sample = dataset.read(index);
     Rng rng(stream_seed(options.seed, Stream::kSample, {static_cast<uint64_t>(number), static_cast<uint64_t>(j)}));
     if (sample.aux.empty()) {

@@ -15,6 +15,7 @@
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "data/rare_class_sampling.h"
 
 namespace segtransfer {
 
@@ -36,6 +37,9 @@ struct LoaderOptions {
   AugmentSpec augment;
   std::array<double, 3> mean{123.675, 116.28, 103.53};
   std::array<double, 3> std{58.395, 57.12, 57.375};
+  // When set, every sample is drawn by rare-class sampling (seeded by (seed, k, j))
+  // instead of from the shuffled epoch order.
+  std::shared_ptr<const RareClassSampler> sampler;
 };
 
 // HWC uint8 BGR → (3, H, W) float32 normalised RGB.

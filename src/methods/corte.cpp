@@ -103,11 +103,7 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
   o.plain_view = config_value<bool>(t, "corte.plain_view");
   o.kept_share_weight = config_value<bool>(t, "corte.kept_share_weight");
   o.strong_augment = config_value<bool>(t, "corte.strong_augment");
-  o.strong.jitter_strength = config_value<double>(t, "corte.jitter_strength");
-  o.strong.jitter_p = config_value<double>(t, "corte.jitter_p");
-  o.strong.blur_p = config_value<double>(t, "corte.blur_p");
-  o.strong.mean = config.data.mean;
-  o.strong.std = config.data.std;
+  o.strong = StrongAugmentOptions::from_config(config, "corte");
   o.diagnostics_every = config_value<int>(t, "corte.diagnostics_every");
 
   // The baselines fix the parts that define them; the rest of `corte:` applies.
@@ -298,7 +294,7 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
 
   // (iii) consistent training: the student sees a strong view of a ClassMix of
   // pairs of target images (and, with corte.plain_view, the unmixed strong view too).
-  std::mt19937_64 rng(config().train.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration));
+  std::mt19937_64 rng = step_rng(config(), iteration);
   const bool soft = step.progress < opt_.soft_until;
   // What the loss compares against, per view: hard labels, or the black box's distribution.
   torch::Tensor soft_target, valid;

@@ -1,9 +1,15 @@
 #include "methods/method.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/error.h"
+#include "data/rare_class_sampling.h"
 #include "methods/corte.h"
+#include "methods/dacs.h"
 #include "methods/source_only.h"
 
 namespace segtransfer {
@@ -16,7 +22,27 @@ double TrainingMethod::take_data_wait_seconds() {
 
 DataLoader& TrainingMethod::open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream) {
   if (spec.empty()) throw Error("method '" + config().method + "' needs data." + role + " (set data." + role + ".type and .root)");
-  return open_loader(open_dataset(spec), stream);
+  auto dataset = open_dataset(spec);
+  const auto& rcs = config().data.rare_class_sampling;
+  if (role != "source" || !rcs.enabled) return open_loader(std::move(dataset), stream);
+  const auto stats = class_statistics(*dataset, class_statistics_cache_path(*dataset, cache_dir(rcs.cache_dir)));
+  auto sampler = std::make_shared<RareClassSampler>(stats, rcs.temperature, rcs.min_pixels);
+  LoaderOptions options = loader_options(stream);
+  options.sampler = sampler;
+  std::string shares;
+  for (int c = 0; c < dataset->label_space().num_classes(); ++c)
+    if (sampler->class_probabilities()[c] >= 0.005)
+      shares += fmt::format(" {} {:.0f}%", dataset->label_space().classes[c], 100 * sampler->class_probabilities()[c]);
+  spdlog::info("rare-class sampling of data.source (T {}): classes drawn{}", rcs.temperature, shares);
+  loaders_.push_back(std::make_unique<DataLoader>(std::move(dataset), options, ctx_.start_iteration));
+  return *loaders_.back();
+}
+
+std::string TrainingMethod::cache_dir(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/segtransfer";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/segtransfer";
+  return ".segtransfer_cache";
 }
 
 DataLoader& TrainingMethod::open_loader(std::shared_ptr<const SegDataset> dataset, uint64_t stream) {
@@ -37,8 +63,13 @@ LoaderOptions TrainingMethod::loader_options(uint64_t stream) const {
   return o;
 }
 
+std::mt19937_64 step_rng(const RunConfig& config, int64_t iteration, uint64_t salt) {
+  return std::mt19937_64(config.train.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration) +
+                         salt * 0xD1B54A32D192ED03ULL);
+}
+
 std::vector<std::string> known_methods() {
-  return {"source_only", "corte", "plain_distill", "soft_distill", "threshold_distill"};
+  return {"source_only", "corte", "plain_distill", "soft_distill", "threshold_distill", "dacs"};
 }
 
 void require_known_method(const std::string& name) {
@@ -52,6 +83,7 @@ void require_known_method(const std::string& name) {
 std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context) {
   require_known_method(name);
   if (name == "source_only") return std::make_unique<SourceOnly>(std::move(context));
+  if (name == "dacs") return std::make_unique<Dacs>(std::move(context));
   if (name == "corte" || name == "plain_distill" || name == "soft_distill" || name == "threshold_distill")
     return std::make_unique<Corte>(std::move(context));
   throw Error("internal: method '" + name + "' is listed in known_methods() but has no constructor");

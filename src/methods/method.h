@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -52,9 +53,12 @@ class TrainingMethod {
 
  protected:
   // A loader over `spec` whose batch stream is independent of the other loaders'
-  // (`stream` salts the seed) and resumes at the context's start iteration.
+  // (`stream` salts the seed) and resumes at the context's start iteration. The
+  // "source" role draws by rare-class sampling when data.rare_class_sampling is on.
   DataLoader& open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream);
   DataLoader& open_loader(std::shared_ptr<const SegDataset> dataset, uint64_t stream);
+  // The folder for caches (class statistics): `configured`, else the user's cache folder.
+  static std::string cache_dir(const std::string& configured);
   // The loader options of this run (batch, workers, augmentation, seed salted by `stream`).
   LoaderOptions loader_options(uint64_t stream) const;
   const RunConfig& config() const { return *ctx_.config; }
@@ -71,6 +75,11 @@ std::vector<std::string> known_methods();
 void require_known_method(const std::string& name);
 // Throws Error listing the known methods when `name` is not one.
 std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context);
+
+// The random stream of one step (mixing masks, strong view), seeded by the run's
+// seed and the iteration so that a resumed run draws exactly as an uninterrupted
+// one; `salt` separates the streams of several networks in one step.
+std::mt19937_64 step_rng(const RunConfig& config, int64_t iteration, uint64_t salt = 0);
 
 // Returns `loss`, or throws Error naming the iteration and the loss when it is not finite.
 torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what);

@@ -10,17 +10,20 @@
 
 namespace segtransfer {
 
-torch::Tensor SegmentationModelImpl::forward(const torch::Tensor& x) {
+torch::Tensor SegmentationModelImpl::forward(const torch::Tensor& x) { return forward_upsampled(x).logits; }
+
+SegOutput SegmentationModelImpl::forward_upsampled(const torch::Tensor& x) {
   if (x.dim() != 4 || x.size(1) != 3) {
     throw Error(architecture() + ": expected an N x 3 x H x W image batch, got " + c10::str(x.sizes()));
   }
-  torch::Tensor logits = forward_features(x).logits;
+  SegOutput out = forward_features(x);
   const auto input_size = x.sizes().slice(2);
-  if (logits.sizes().slice(2) == input_size) return logits;
-  return torch::nn::functional::interpolate(logits, torch::nn::functional::InterpolateFuncOptions()
-                                                        .size(input_size.vec())
-                                                        .mode(torch::kBilinear)
-                                                        .align_corners(false));
+  if (out.logits.sizes().slice(2) != input_size)
+    out.logits = torch::nn::functional::interpolate(out.logits, torch::nn::functional::InterpolateFuncOptions()
+                                                                    .size(input_size.vec())
+                                                                    .mode(torch::kBilinear)
+                                                                    .align_corners(false));
+  return out;
 }
 
 std::vector<torch::Tensor> SegmentationModelImpl::backbone_parameters() {

@@ -23,6 +23,8 @@ class SegmentationModelImpl : public torch::nn::Module {
   virtual SegOutput forward_features(const torch::Tensor& x) = 0;
   // Logits bilinearly upsampled to the input's size (align_corners = false).
   torch::Tensor forward(const torch::Tensor& x);
+  // The same logits at the input's size, and the encoder features of the same pass.
+  SegOutput forward_upsampled(const torch::Tensor& x);
 
   virtual int64_t num_classes() const = 0;
   virtual int64_t feature_channels() const = 0;

@@ -21,10 +21,12 @@ torch::Tensor class_mix_mask(const torch::Tensor& labels, std::mt19937_64& rng) 
   return torch::isin(labels, picked);
 }
 
+torch::Tensor mix(const torch::Tensor& masks, const torch::Tensor& a, const torch::Tensor& b) {
+  return torch::where(a.dim() == 4 ? masks.unsqueeze(1) : masks, a, b);
+}
+
 torch::Tensor mix_with_next(const torch::Tensor& masks, const torch::Tensor& batch) {
-  auto next = batch.roll(-1, 0);
-  auto m = batch.dim() == 4 ? masks.unsqueeze(1) : masks;
-  return torch::where(m, batch, next);
+  return mix(masks, batch, batch.roll(-1, 0));
 }
 
 }  // namespace segtransfer

@@ -12,6 +12,10 @@ namespace segtransfer {
 // classes → all false.
 torch::Tensor class_mix_mask(const torch::Tensor& labels, std::mt19937_64& rng);
 
+// out = mask ? a : b, for images (B, C, H, W) and labels/weights (B, H, W);
+// `masks` (B, H, W) bool.
+torch::Tensor mix(const torch::Tensor& masks, const torch::Tensor& a, const torch::Tensor& b);
+
 // Mixes batch element i with element (i + 1) mod B: out[i] = mask[i] ? a[i] : a[i + 1].
 // `masks` (B, H, W) bool; works for images (B, C, H, W) and labels/weights (B, H, W).
 torch::Tensor mix_with_next(const torch::Tensor& masks, const torch::Tensor& batch);

@@ -2,7 +2,19 @@
 
 #include <cmath>
 
+#include "core/config.h"
+
 namespace segtransfer {
+
+StrongAugmentOptions StrongAugmentOptions::from_config(const RunConfig& config, const std::string& section) {
+  StrongAugmentOptions o;
+  o.jitter_strength = config_value<double>(config.tree, section + ".jitter_strength");
+  o.jitter_p = config_value<double>(config.tree, section + ".jitter_p");
+  o.blur_p = config_value<double>(config.tree, section + ".blur_p");
+  o.mean = config.data.mean;
+  o.std = config.data.std;
+  return o;
+}
 
 namespace {
 

@@ -1,0 +1,130 @@
+// The UDA methods end to end on a tiny synthetic benchmark: a few iterations,
+// the loss goes down, resume is exact, the checkpoint reloads.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "data/synthetic.h"
+#include "engine/checkpoint.h"
+#include "engine/trainer.h"
+#include "methods/common/self_training.h"
+#include "models/weight_import.h"
+#include "test_util.h"
+
+using namespace segtransfer;
+using segtransfer::testing::contains;
+using segtransfer::testing::error_of;
+using segtransfer::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_domains(const fs::path& root) {
+  SynthOptions o;
+  o.out = (root / "synth").string();
+  o.source_train = 8;
+  o.source_val = 2;
+  o.target_train = 8;
+  o.target_val = 2;
+  o.size = cv::Size(64, 32);
+  o.threads = 1;
+  write_synthetic_benchmark(o);
+}
+
+RunConfig uda_config(const fs::path& root, const std::string& method, const std::string& out, int iterations,
+                     const std::string& extra = "") {
+  return load_config_text(fmt::format(R"(
+method: {}
+output: {}
+model: {{name: lraspp_mobilenet_v3_small, num_classes: 19}}
+data:
+  source: {{type: gta5, root: {}, split: train}}
+  target: {{type: cityscapes, root: {}, split: train, labels: true}}
+  augment: {{crop: [48, 32], hflip: 0.5}}
+self_training: {{ignore_top: 2, ignore_bottom: 4, jitter_p: 1.0}}
+optim: {{lr: 1.0e-3, warmup_iters: 2}}
+train: {{iterations: {}, batch_size: 2, checkpoint_every: 3, log_every: 1, workers: 1, threads: 1, seed: 5}}
+{}
+)",
+                                          method, (root / out).string(), (root / "synth" / "source").string(),
+                                          (root / "synth" / "target").string(), iterations, extra));
+}
+
+std::vector<double> logged(const fs::path& run, const std::string& key) {
+  std::ifstream log(run / "metrics.jsonl");
+  std::vector<double> values;
+  for (std::string l; std::getline(log, l);) {
+    auto j = nlohmann::json::parse(l);
+    if (j.contains(key)) values.push_back(j[key].get<double>());
+  }
+  return values;
+}
+
+void expect_exact_resume(const fs::path& root, const std::string& method, const std::string& extra = "") {
+  train(uda_config(root, method, method + "_full", 6, extra));
+  auto split = uda_config(root, method, method + "_split", 6, extra);
+  train(split, TrainOptions{false, 3});
+  train(split, TrainOptions{true});
+  auto a = read_state_dict((root / (method + "_full") / "model.pt").string());
+  auto b = read_state_dict((root / (method + "_split") / "model.pt").string());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << method << " " << a[i].first;
+  // The final weights load back into the network.
+  auto model = make_model("lraspp_mobilenet_v3_small", 19);
+  EXPECT_NO_THROW(load_model_weights((root / (method + "_split") / "model.pt").string(), *model));
+}
+
+void expect_loss_goes_down(const fs::path& root, const std::string& method, const std::string& key,
+                           const std::string& extra = "") {
+  auto cfg = uda_config(root, method, method + "_long", 16, extra);
+  cfg.train.batch_size = 4;
+  train(cfg);
+  const auto losses = logged(root / (method + "_long"), key);
+  ASSERT_EQ(losses.size(), 16u) << method;
+  const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[13] + losses[14] + losses[15]) / 3;
+  EXPECT_LT(last, first) << method << " " << key;
+}
+
+}  // namespace
+
+TEST(SelfTraining, IgnoredRowsAndConfidentShare) {
+  SelfTrainingOptions o;
+  o.pseudo_threshold = 0.9;
+  o.ignore_top = 1;
+  o.ignore_bottom = 2;
+  // (B=1, C=2, H=4, W=2): rows 0-1 confident class 1, rows 2-3 unsure.
+  auto logits = torch::zeros({1, 2, 4, 2});
+  logits.index_put_({0, 1, torch::indexing::Slice(0, 2)}, 5.0);
+  const PseudoLabels p = confident_pseudo_labels(logits, o);
+  EXPECT_EQ(p.labels[0][0][0].item<int64_t>(), 1);
+  // Half of the pixels are confident: weight 0.5 but in the first row and the last two.
+  auto expected = torch::tensor({0.0f, 0.0f, 0.5f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f}).view({1, 4, 2});
+  EXPECT_TRUE(torch::allclose(p.weight, expected)) << p.weight;
+  // A crop too short for both margins keeps every row.
+  EXPECT_TRUE(torch::equal(ignore_rows(torch::ones({1, 3, 2}), 1, 2), torch::ones({1, 3, 2})));
+}
+
+TEST(SelfTraining, MixedLabelsFollowTheMask) {
+  SelfTrainingOptions o;
+  o.strong_augment = false;
+  auto source_labels = torch::tensor({0, 0, 1, 1}).view({1, 2, 2});
+  auto source_images = torch::full({1, 3, 2, 2}, 7.0);
+  auto target_images = torch::full({1, 3, 2, 2}, -7.0);
+  PseudoLabels pseudo{torch::full({1, 2, 2}, 5, torch::kLong), torch::ones({1, 2, 2}), torch::full({1, 2, 2}, 0.25)};
+  std::mt19937_64 rng(1);
+  const MixedBatch m = class_mix_source_onto_target(source_images, source_labels, target_images, pseudo, o, rng);
+  EXPECT_EQ(m.masks.sum().item<int64_t>(), 2);  // one of the two source classes
+  EXPECT_TRUE(torch::equal(m.labels, torch::where(m.masks, source_labels, pseudo.labels)));
+  EXPECT_TRUE(torch::equal(m.images.select(1, 0) > 0, m.masks));
+  EXPECT_TRUE(torch::allclose(m.weight, torch::where(m.masks, torch::ones({1, 2, 2}), pseudo.weight)));
+}
+
+TEST(Uda, DacsTrainsResumesExactlyAndItsLossGoesDown) {
+  TempDir dir;
+  write_domains(dir.path());
+  expect_exact_resume(dir.path(), "dacs");
+  expect_loss_goes_down(dir.path(), "dacs", "source_loss");
+  EXPECT_FALSE(logged(dir / "dacs_long", "pseudo_accuracy").empty());
+}
