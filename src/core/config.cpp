@@ -125,10 +125,11 @@ dual_teacher:              # Jeong et al. (TIP 2024): DACS + a frozen source tea
   on_source: true          # distil on the source images
   on_target: true          # ... and on the target (mixed) images
 stvm:                      # Akkaya & Halici: source-free mean teacher weighted by metric-learned reliability
+  source_weights: ""       # the white-box source model (same architecture as the student): student and teacher start from it
   embedding_dim: 64        # metric head: two 1x1 convs on the teacher's encoder features, L2-normalised
   alpha: 32.0              # Proxy-Anchor scale
   delta: 0.1               # Proxy-Anchor margin
-  metric_lr: 1.0e-3        # AdamW learning rate of the metric head and the proxies
+  metric_weight: 1.0       # weight of the Proxy-Anchor loss (it trains the metric head and proxies only, at the head's lr)
   sharpen: 1.0             # reliability^sharpen
   metric_mix: true         # ClassMix picks classes by mean reliability, pastes pixels above its median
   max_anchor_pixels: 4096  # pixels per step the metric loss is computed on (random subset)

@@ -40,6 +40,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSpec& s, Segm
   throw Error("config key 'optim.type' must be adamw or sgd, not '" + s.type + "'");
 }
 
+void add_head_group(torch::optim::Optimizer& optimizer, std::vector<torch::Tensor> parameters) {
+  if (parameters.empty()) return;
+  optimizer.add_param_group(
+      torch::optim::OptimizerParamGroup(std::move(parameters), optimizer.param_groups().back().options().clone()));
+}
+
 void set_learning_rate(torch::optim::Optimizer& optimizer, const OptimSpec& s, double lr) {
   auto& groups = optimizer.param_groups();
   for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(i == 0 ? lr : lr * s.head_lr_mult);

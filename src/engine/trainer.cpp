@@ -98,6 +98,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   }
   MethodContext ctx{&cfg, model, device, start};
   auto method = make_method(cfg.method, ctx);
+  add_head_group(*optimizer, method->trainable_parameters());
   double spent_before = 0;  // loop seconds of earlier processes of this run
   if (resuming) {
     spent_before = load_checkpoint(checkpoint_path.string(), cfg.model.name, *model, *optimizer, *method).elapsed_s;

@@ -9,8 +9,11 @@
 #include "core/error.h"
 #include "data/rare_class_sampling.h"
 #include "methods/corte.h"
+#include "methods/clda.h"
 #include "methods/dacs.h"
+#include "methods/dual_teacher.h"
 #include "methods/source_only.h"
+#include "methods/stvm.h"
 
 namespace segtransfer {
 
@@ -69,7 +72,8 @@ std::mt19937_64 step_rng(const RunConfig& config, int64_t iteration, uint64_t sa
 }
 
 std::vector<std::string> known_methods() {
-  return {"source_only", "corte", "plain_distill", "soft_distill", "threshold_distill", "dacs"};
+  return {"source_only", "corte", "plain_distill", "soft_distill", "threshold_distill", "dacs",
+          "dual_teacher", "stvm", "clda"};
 }
 
 void require_known_method(const std::string& name) {
@@ -84,6 +88,9 @@ std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodConte
   require_known_method(name);
   if (name == "source_only") return std::make_unique<SourceOnly>(std::move(context));
   if (name == "dacs") return std::make_unique<Dacs>(std::move(context));
+  if (name == "dual_teacher") return std::make_unique<DualTeacher>(std::move(context));
+  if (name == "stvm") return std::make_unique<Stvm>(std::move(context));
+  if (name == "clda") return std::make_unique<Clda>(std::move(context));
   if (name == "corte" || name == "plain_distill" || name == "soft_distill" || name == "threshold_distill")
     return std::make_unique<Corte>(std::move(context));
   throw Error("internal: method '" + name + "' is listed in known_methods() but has no constructor");

@@ -45,6 +45,11 @@ class TrainingMethod {
   virtual void save_state(torch::serialize::OutputArchive& archive) const {}
   virtual void load_state(torch::serialize::InputArchive& archive) {}
 
+  // Parameters the method trains besides the student's (adapters, metric heads):
+  // the trainer's optimiser steps them as one more group at the head's learning
+  // rate, and checkpoints their optimiser state; the method saves their values.
+  virtual std::vector<torch::Tensor> trainable_parameters() { return {}; }
+
   // The network the trainer evaluates and exports (the student unless overridden).
   virtual SegmentationModelImpl& model_to_evaluate() { return *ctx_.student; }
 

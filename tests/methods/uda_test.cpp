@@ -10,6 +10,7 @@
 #include "engine/checkpoint.h"
 #include "engine/trainer.h"
 #include "methods/common/self_training.h"
+#include "models/model.h"
 #include "models/weight_import.h"
 #include "test_util.h"
 
@@ -127,4 +128,53 @@ TEST(Uda, DacsTrainsResumesExactlyAndItsLossGoesDown) {
   expect_exact_resume(dir.path(), "dacs");
   expect_loss_goes_down(dir.path(), "dacs", "source_loss");
   EXPECT_FALSE(logged(dir / "dacs_long", "pseudo_accuracy").empty());
+}
+
+namespace {
+// A network with random weights saved as a state_dict: stands in for a trained source model.
+std::string saved_model(const fs::path& root, const std::string& name) {
+  auto model = make_model(name, 19);
+  const std::string path = (root / (name + ".pt")).string();
+  save_state_dict(*model, path);
+  return path;
+}
+}  // namespace
+
+TEST(Uda, DualTeacherDistilsFeaturesResumesExactlyAndItsLossGoesDown) {
+  TempDir dir;
+  write_domains(dir.path());
+  const std::string extra = "dual_teacher: {teacher_model: lraspp_mobilenet_v3_large, teacher_weights: " +
+                            saved_model(dir.path(), "lraspp_mobilenet_v3_large") + ", kl_weight: 0.1}";
+  expect_exact_resume(dir.path(), "dual_teacher", extra);
+  expect_loss_goes_down(dir.path(), "dual_teacher", "source_feature_loss", extra);
+  EXPECT_FALSE(logged(dir / "dual_teacher_long", "target_kl_loss").empty());
+  // Without the frozen teacher's weights the error names the key.
+  EXPECT_TRUE(contains(error_of([&] { train(uda_config(dir.path(), "dual_teacher", "dt_none", 2)); }),
+                       "dual_teacher.teacher_weights"));
+}
+
+TEST(Uda, StvmStartsFromTheSourceModelResumesExactlyAndLearnsItsMetric) {
+  TempDir dir;
+  write_domains(dir.path());
+  const std::string source = saved_model(dir.path(), "lraspp_mobilenet_v3_small");
+  const std::string extra = "stvm: {source_weights: " + source + ", max_anchor_pixels: 64}";
+  expect_exact_resume(dir.path(), "stvm", extra);
+  expect_loss_goes_down(dir.path(), "stvm", "metric_loss", extra);
+  EXPECT_FALSE(logged(dir / "stvm_long", "reliability_right").empty());
+  EXPECT_TRUE(contains(error_of([&] { train(uda_config(dir.path(), "stvm", "stvm_none", 2)); }), "stvm.source_weights"));
+}
+
+TEST(Uda, CldaTrainsTeacherAndStudentResumesExactlyAndLogsSaliency) {
+  TempDir dir;
+  write_domains(dir.path());
+  const std::string extra = "clda: {update_every: 2}";
+  expect_exact_resume(dir.path(), "clda", extra);
+  expect_loss_goes_down(dir.path(), "clda", "source_loss", extra);
+  const fs::path run = dir / "clda_long";
+  EXPECT_FALSE(logged(run, "teacher_from_student_kl").empty());
+  EXPECT_FALSE(logged(run, "teacher_saliency_rate").empty());
+  EXPECT_TRUE(fs::exists(run / "clda_saliency_rates.png"));
+  EXPECT_TRUE(fs::exists(run / "clda_saliency_rates.json"));
+  auto teacher = make_model("lraspp_mobilenet_v3_large", 19);
+  EXPECT_NO_THROW(load_model_weights((run / "clda_teacher.pt").string(), *teacher));
 }

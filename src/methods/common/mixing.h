@@ -12,6 +12,13 @@ namespace segtransfer {
 // classes → all false.
 torch::Tensor class_mix_mask(const torch::Tensor& labels, std::mt19937_64& rng);
 
+// Metric-guided ClassMix (STvM): half (rounded up) of the classes present in
+// `labels` (H, W), drawn without replacement with probability proportional to
+// their mean `reliability` (H, W); of each drawn class only the pixels above the
+// class's median reliability.
+torch::Tensor reliable_class_mix_mask(const torch::Tensor& labels, const torch::Tensor& reliability,
+                                      std::mt19937_64& rng);
+
 // out = mask ? a : b, for images (B, C, H, W) and labels/weights (B, H, W);
 // `masks` (B, H, W) bool.
 torch::Tensor mix(const torch::Tensor& masks, const torch::Tensor& a, const torch::Tensor& b);

@@ -1,0 +1,156 @@
+#include "methods/stvm.h"
+
+#include "core/error.h"
+#include "data/label_space.h"
+#include "engine/checkpoint.h"
+#include "methods/common/losses.h"
+#include "methods/common/mixing.h"
+#include "methods/common/strong_augment.h"
+
+namespace segtransfer {
+
+namespace F = torch::nn::functional;
+
+StvmOptions StvmOptions::from_config(const RunConfig& config) {
+  const YAML::Node& t = config.tree;
+  StvmOptions o;
+  o.source_weights = config_value<std::string>(t, "stvm.source_weights");
+  o.embedding_dim = config_value<int64_t>(t, "stvm.embedding_dim");
+  o.max_anchor_pixels = config_value<int64_t>(t, "stvm.max_anchor_pixels");
+  o.alpha = config_value<double>(t, "stvm.alpha");
+  o.delta = config_value<double>(t, "stvm.delta");
+  o.sharpen = config_value<double>(t, "stvm.sharpen");
+  o.metric_weight = config_value<double>(t, "stvm.metric_weight");
+  o.metric_mix = config_value<bool>(t, "stvm.metric_mix");
+  if (o.source_weights.empty())
+    throw Error("config key 'stvm.source_weights' is empty: STvM starts from the white-box source model "
+                "(a source_only run's model.pt of the same architecture as model.name)");
+  if (o.embedding_dim < 2 || o.max_anchor_pixels < 1 || o.alpha <= 0 || o.sharpen <= 0)
+    throw Error("config keys 'stvm.embedding_dim' (>= 2), 'max_anchor_pixels' (>= 1), 'alpha' and 'sharpen' (> 0) "
+                "are out of range");
+  return o;
+}
+
+namespace {
+// The student, with the source model's weights: the teacher is copied from it.
+SegmentationModelImpl& with_weights(SegmentationModelImpl& model, const std::string& path) {
+  try {
+    load_model_weights(path, model);
+  } catch (const Error& e) {
+    throw Error(std::string("stvm.source_weights: ") + e.what());
+  }
+  return model;
+}
+
+// (B, H, W) labels at a (h, w) feature grid, nearest.
+torch::Tensor labels_at(const torch::Tensor& labels, at::IntArrayRef size) {
+  return F::interpolate(labels.unsqueeze(1).to(torch::kFloat32),
+                        F::InterpolateFuncOptions().size(size.vec()).mode(torch::kNearest))
+      .squeeze(1)
+      .to(torch::kLong);
+}
+}  // namespace
+
+Stvm::Stvm(MethodContext context)
+    : TrainingMethod(std::move(context)),
+      options_(StvmOptions::from_config(config())),
+      self_training_(SelfTrainingOptions::from_config(config())),
+      target_(open_loader(config().data.target, "target", 1)),
+      teacher_(config().model.name, with_weights(student(), options_.source_weights), ctx_.device),
+      metric_(MetricHeadOptions(student().feature_channels(), config().model.num_classes)
+                  .embedding_dim(options_.embedding_dim)) {
+  metric_->to(ctx_.device);
+}
+
+StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
+  StepStats stats;
+  const Batch target = target_.next();
+  const auto images = target.image.to(ctx_.device, /*non_blocking=*/true);
+  std::mt19937_64 rng = step_rng(config(), step.iteration);
+
+  // 1. The teacher's labels (all of them) and encoder features, on the weak view.
+  SegOutput teacher;
+  torch::Tensor labels;
+  {
+    torch::NoGradGuard no_grad;
+    teacher = teacher_.model().forward_upsampled(images);
+    labels = teacher.logits.argmax(1);
+  }
+  // 2. The metric head learns the teacher's classes on its (frozen) features.
+  const auto embeddings = metric_->forward(teacher.features);  // (B, D, h, w)
+  const auto grid_labels = labels_at(labels, embeddings.sizes().slice(2));
+  const auto flat = embeddings.permute({0, 2, 3, 1}).reshape({-1, embeddings.size(1)});
+  auto anchors = torch::randperm(flat.size(0), torch::TensorOptions().dtype(torch::kLong).device(flat.device()));
+  anchors = anchors.narrow(0, 0, std::min<int64_t>(options_.max_anchor_pixels, flat.size(0)));
+  const auto metric_loss = checked_loss(proxy_anchor_loss(flat.index_select(0, anchors), grid_labels.flatten().index_select(0, anchors),
+                                                          metric_->normalised_proxies(), options_.alpha, options_.delta),
+                                        step.iteration, "Proxy-Anchor loss");
+
+  // 3. Reliability of each pseudo-label: its class's share of the proxy softmax.
+  torch::Tensor reliability;
+  {
+    torch::NoGradGuard no_grad;
+    const auto at_grid =
+        proxy_reliability(embeddings.detach(), grid_labels, metric_->normalised_proxies().detach(), options_.alpha);
+    reliability = F::interpolate(at_grid.unsqueeze(1), F::InterpolateFuncOptions()
+                                                            .size(labels.sizes().slice(1).vec())
+                                                            .mode(torch::kBilinear)
+                                                            .align_corners(false))
+                      .squeeze(1)
+                      .pow(options_.sharpen);
+    reliability = ignore_rows(reliability, self_training_.ignore_top, self_training_.ignore_bottom);
+  }
+
+  // 4. Each image mixed with the next one in the batch, strong view, weighted CE.
+  torch::Tensor masks;
+  {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> per_image;
+    for (int64_t i = 0; i < images.size(0); ++i)
+      per_image.push_back(!self_training_.mix        ? torch::zeros_like(labels[i], torch::kBool)
+                          : options_.metric_mix ? reliable_class_mix_mask(labels[i], reliability[i], rng)
+                                                : class_mix_mask(labels[i], rng));
+    masks = torch::stack(per_image);
+  }
+  auto mixed = mix_with_next(masks, images);
+  if (self_training_.strong_augment) mixed = strong_augment(mixed, self_training_.strong, rng);
+  const auto mixed_labels = mix_with_next(masks, labels), mixed_weight = mix_with_next(masks, reliability);
+
+  optimizer.zero_grad();
+  const auto logits = student().forward(mixed);
+  const auto ce = checked_loss(weighted_cross_entropy(logits, mixed_labels, mixed_weight), step.iteration,
+                               "reliability-weighted CE");
+  (ce + options_.metric_weight * metric_loss).backward();
+  optimizer.step();
+  teacher_.update(student(), step.iteration, self_training_.ema_momentum);
+
+  stats["loss"] = ce.item<double>() + options_.metric_weight * metric_loss.item<double>();
+  stats["weighted_ce"] = ce.item<double>();
+  stats["metric_loss"] = metric_loss.item<double>();
+  stats["reliability"] = reliability.mean().item<double>();
+  if (target.label.defined()) {
+    // Diagnostics only: do the weights single out the right pseudo-labels?
+    const auto truth = target.label.to(ctx_.device);
+    const auto judged = truth != kIgnoreIndex, right = (labels == truth) & judged, wrong = (labels != truth) & judged;
+    stats["pseudo_accuracy"] = right.sum().item<double>() / std::max(1.0, judged.sum().item<double>());
+    if (right.any().item<bool>()) stats["reliability_right"] = reliability.masked_select(right).mean().item<double>();
+    if (wrong.any().item<bool>()) stats["reliability_wrong"] = reliability.masked_select(wrong).mean().item<double>();
+  }
+  return stats;
+}
+
+void Stvm::save_state(torch::serialize::OutputArchive& archive) const {
+  teacher_.save(archive, "stvm_teacher");
+  torch::serialize::OutputArchive metric;
+  metric_->save(metric);
+  archive.write("stvm_metric_head", metric);
+}
+
+void Stvm::load_state(torch::serialize::InputArchive& archive) {
+  teacher_.load(archive, "stvm_teacher", ctx_.device);
+  torch::serialize::InputArchive metric;
+  archive.read("stvm_metric_head", metric);
+  metric_->load(metric);
+}
+
+}  // namespace segtransfer

@@ -1,0 +1,38 @@
+// STvM (Akkaya & Halici): source-free self-training. Student and mean teacher
+// start from the white-box source model; every teacher pseudo-label is kept, its
+// cross-entropy weighted by a reliability that a metric head, trained online with
+// the Proxy-Anchor loss on the teacher's encoder features, assigns to it; the
+// student sees a metric-guided ClassMix of the target batch under the strong view.
+#pragma once
+#include "methods/common/ema.h"
+#include "methods/common/metric_learning.h"
+#include "methods/common/self_training.h"
+#include "methods/method.h"
+
+namespace segtransfer {
+
+struct StvmOptions {
+  std::string source_weights;
+  int64_t embedding_dim = 64, max_anchor_pixels = 4096;
+  double alpha = 32, delta = 0.1, sharpen = 1, metric_weight = 1;
+  bool metric_mix = true;
+  static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section
+};
+
+class Stvm : public TrainingMethod {
+ public:
+  explicit Stvm(MethodContext context);
+  StepStats train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) override;
+  std::vector<torch::Tensor> trainable_parameters() override { return metric_->parameters(); }
+  void save_state(torch::serialize::OutputArchive& archive) const override;
+  void load_state(torch::serialize::InputArchive& archive) override;
+
+ private:
+  StvmOptions options_;
+  SelfTrainingOptions self_training_;
+  DataLoader& target_;
+  EmaModel teacher_;
+  MetricHead metric_;
+};
+
+}  // namespace segtransfer

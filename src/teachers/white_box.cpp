@@ -1,0 +1,29 @@
+#include "teachers/white_box.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "engine/checkpoint.h"
+
+namespace segtransfer {
+
+SegmentationModel load_frozen_model(const std::string& name, int64_t num_classes, const std::string& weights,
+                                    torch::Device device, const std::string& config_key) {
+  if (weights.empty())
+    throw Error("config key '" + config_key + "' is empty: give the source model's weights (a source_only run's "
+                "model.pt, or a PyTorch state_dict)");
+  SegmentationModel model = make_model(name, num_classes);
+  try {
+    load_model_weights(weights, *model);
+  } catch (const Error& e) {
+    throw Error(config_key + ": " + e.what());
+  }
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  model->to(device);
+  model->eval();
+  spdlog::info("{}: frozen {} from {} ({:.2f} M parameters)", config_key, name, weights,
+               count_parameters(*model) / 1e6);
+  return model;
+}
+
+}  // namespace segtransfer
