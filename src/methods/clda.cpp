@@ -95,9 +95,7 @@ void Clda::teach_non_salient(const torch::Tensor& images, int64_t iteration, Ste
 
 StepStats Clda::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
   StepStats stats;
-  const Batch source = source_.next(), target = target_.next();
-  const auto target_images = target.image.to(ctx_.device, /*non_blocking=*/true);
-  const auto truth = target.label.defined() ? target.label.to(ctx_.device) : torch::Tensor();
+  const auto [source, target_images, truth] = next_batches();
   // The teacher follows the student's schedule, group by group.
   for (size_t g = 0; g < teacher_optimizer_->param_groups().size(); ++g)
     teacher_optimizer_->param_groups()[g].options().set_lr(optimizer.param_groups()[g].options().get_lr());

@@ -57,11 +57,15 @@ Dacs::Dacs(MethodContext context)
       target_(open_loader(config().data.target, "target", 1)),
       uda_(config(), student(), config().model.name, ctx_.device) {}
 
+Dacs::UdaBatch Dacs::next_batches() {
+  const Batch source = source_.next(), target = target_.next();
+  return {source, target.image.to(ctx_.device, /*non_blocking=*/true),
+          target.label.defined() ? target.label.to(ctx_.device) : torch::Tensor()};
+}
+
 StepStats Dacs::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
   StepStats stats;
-  const Batch source = source_.next(), target = target_.next();
-  const auto target_images = target.image.to(ctx_.device, /*non_blocking=*/true);
-  const auto truth = target.label.defined() ? target.label.to(ctx_.device) : torch::Tensor();
+  const auto [source, target_images, truth] = next_batches();
   optimizer.zero_grad();
   const UdaStep::SourcePass src = uda_.source(source, step.iteration, stats);
   src.loss.backward();

@@ -62,6 +62,14 @@ class Dacs : public TrainingMethod {
   void load_state(torch::serialize::InputArchive& archive) override;
 
  protected:
+  // The next source batch, and the next target batch's images and ground truth
+  // (undefined when the target is unlabelled; diagnostics only) on the device.
+  struct UdaBatch {
+    Batch source;
+    torch::Tensor target_images, target_truth;
+  };
+  UdaBatch next_batches();
+
   DataLoader& source_;
   DataLoader& target_;
   UdaStep uda_;

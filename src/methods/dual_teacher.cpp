@@ -58,9 +58,7 @@ torch::Tensor DualTeacher::distillation(const torch::Tensor& images, const SegOu
 
 StepStats DualTeacher::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
   StepStats stats;
-  const Batch source = source_.next(), target = target_.next();
-  const auto target_images = target.image.to(ctx_.device, /*non_blocking=*/true);
-  const auto truth = target.label.defined() ? target.label.to(ctx_.device) : torch::Tensor();
+  const auto [source, target_images, truth] = next_batches();
   optimizer.zero_grad();
   const UdaStep::SourcePass src = uda_.source(source, step.iteration, stats);
   torch::Tensor source_loss = src.loss;
