@@ -3,6 +3,8 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <sys/resource.h>
+
 #include <thread>
 #if defined(__GLIBC__)  // defined by the C++ headers above on glibc systems
 #include <malloc.h>
@@ -37,6 +39,12 @@ int configure_threads(int requested) {
   int n = requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
   return n;
+}
+
+double peak_resident_mib() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 }  // namespace segtransfer

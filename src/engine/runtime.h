@@ -21,4 +21,7 @@ int configure_threads(int requested);
 // early in main. A no-op where the C library is not glibc.
 void configure_allocator();
 
+// The process's peak resident memory so far, in MiB (getrusage); 0 where unknown.
+double peak_resident_mib();
+
 }  // namespace segtransfer

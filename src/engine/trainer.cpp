@@ -168,7 +168,8 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
       const double window = std::chrono::duration<double>(Clock::now() - window_start).count();
       const double its = window_iters / std::max(window, 1e-9);
       nlohmann::json line{{"iter", done}, {"lr", lr}, {"it_per_s", its}, {"progress", progress},
-                          {"data_wait_share", window_wait / std::max(window, 1e-9)}, {"elapsed_s", spent()}};
+                          {"data_wait_share", window_wait / std::max(window, 1e-9)}, {"elapsed_s", spent()},
+                          {"peak_rss_mib", peak_resident_mib()}};
       std::string scalars;
       for (const auto& [k, v] : window_sums) {
         line[k] = v / window_iters;

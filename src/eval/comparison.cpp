@@ -77,6 +77,7 @@ RunSummary read_run_summary(const std::string& dir) {
       const auto j = nlohmann::json::parse(line);
       if (j.contains("elapsed_s")) s.train_seconds = j["elapsed_s"].get<double>();
       if (j.contains("iter")) s.iterations = std::max(s.iterations, j["iter"].get<int64_t>());
+      if (j.contains("peak_rss_mib")) s.peak_rss_mib = std::max(s.peak_rss_mib, j["peak_rss_mib"].get<double>());
     } catch (const nlohmann::json::exception&) {
       // a line cut short by a kill says nothing
     }
@@ -98,24 +99,27 @@ std::string format_markdown_comparison(const std::vector<ComparisonRow>& rows) {
   if (!first) return "";
   const EvalResult& layout = first->eval;
 
-  std::string out = fmt::format("| method | runs | mIoU{} | train min | iterations |", layout.classes.size());
+  std::string out = fmt::format("| method | runs | mIoU{} | train min | iterations | peak MiB |", layout.classes.size());
   for (int c : layout.classes) out += " " + layout.names[c] + " |";
-  out += "\n|---|---:|---:|---:|---:|";
+  out += "\n|---|---:|---:|---:|---:|---:|";
   for (size_t i = 0; i < layout.classes.size(); ++i) out += "---:|";
   out += "\n";
   for (const auto& row : rows) {
-    std::vector<double> mious, minutes, iterations;
+    std::vector<double> mious, minutes, iterations, peaks;
     for (const auto& run : row.runs) {
       mious.push_back(run.eval.miou);
       if (run.train_seconds > 0) minutes.push_back(run.train_seconds / 60);
       if (run.iterations > 0) iterations.push_back(static_cast<double>(run.iterations));
+      if (run.peak_rss_mib > 0) peaks.push_back(run.peak_rss_mib);
     }
     const auto [miou, spread] = mean_and_spread(mious);
     const std::string miou_cell = std::isnan(spread) ? percent(miou) : percent(miou) + " ± " + percent(spread);
     const double mean_minutes = mean_and_spread(minutes).first, mean_iterations = mean_and_spread(iterations).first;
-    out += fmt::format("| {} | {} | {} | {} | {} |", row.label, row.runs.size(), miou_cell,
+    const double peak = peaks.empty() ? NAN : *std::max_element(peaks.begin(), peaks.end());
+    out += fmt::format("| {} | {} | {} | {} | {} | {} |", row.label, row.runs.size(), miou_cell,
                        std::isnan(mean_minutes) ? "-" : fmt::format("{:.1f}", mean_minutes),
-                       std::isnan(mean_iterations) ? "-" : fmt::format("{:.0f}", mean_iterations));
+                       std::isnan(mean_iterations) ? "-" : fmt::format("{:.0f}", mean_iterations),
+                       std::isnan(peak) ? "-" : fmt::format("{:.0f}", peak));
     for (int c : layout.classes) {
       std::vector<double> per_run;
       for (const auto& run : row.runs) per_run.push_back(run.eval.iou[c]);

@@ -16,6 +16,7 @@ struct RunSummary {
   EvalResult eval;
   int64_t iterations = 0;
   double train_seconds = 0;  // 0 when the run logged none (an evaluation-only folder)
+  double peak_rss_mib = 0;   // the largest peak resident memory its training processes logged (0: none)
 };
 
 // Reads `dir`/metrics.json (or `dir` itself when it is a JSON file written by

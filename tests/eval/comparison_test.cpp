@@ -25,9 +25,11 @@ std::string write_run(const TempDir& dir, const std::string& name, double iou0, 
   const auto run = dir / name;
   std::filesystem::create_directories(run);
   write_text_atomically(run / "metrics.json", to_json(r));
-  write_text_atomically(run / "metrics.jsonl", fmt::format("{{\"iter\":50,\"elapsed_s\":{}}}\n{{\"iter\":100,"
-                                                           "\"elapsed_s\":{}}}\n{{\"iter\":100,\"eval\":{{}}}}\n",
-                                                           seconds / 2, seconds));
+  // The peak memory a resumed run logs is the largest of its processes' peaks.
+  write_text_atomically(run / "metrics.jsonl",
+                        fmt::format("{{\"iter\":50,\"elapsed_s\":{},\"peak_rss_mib\":{}}}\n{{\"iter\":100,"
+                                    "\"elapsed_s\":{},\"peak_rss_mib\":{}}}\n{{\"iter\":100,\"eval\":{{}}}}\n",
+                                    seconds / 2, 10 * seconds, seconds, 5 * seconds));
   return run.string();
 }
 
@@ -42,9 +44,12 @@ TEST(Comparison, MeanAndSpreadOverSeedsPerRow) {
   EXPECT_DOUBLE_EQ(plain.runs[1].train_seconds, 120);
   const std::string table = format_markdown_comparison({plain, one});
   // mIoU of both seeds is 50.0: spread 0; training minutes (1 + 2) / 2; road (80 + 60) / 2.
-  EXPECT_TRUE(contains(table, "| method | runs | mIoU3 | train min | iterations | road | car | rider |")) << table;
-  EXPECT_TRUE(contains(table, "| plain | 2 | 50.0 ± 0.0 | 1.5 | 100 | 70.0 | 30.0 | n/a |")) << table;
-  EXPECT_TRUE(contains(table, "| single | 1 | 70.0 | - | 100 | 90.0 | 50.0 | n/a |")) << table;
+  // Peak memory: the largest over the row's runs (600 and 1200 MiB → 1200).
+  EXPECT_DOUBLE_EQ(plain.runs[0].peak_rss_mib, 600);
+  EXPECT_TRUE(contains(table, "| method | runs | mIoU3 | train min | iterations | peak MiB | road | car | rider |"))
+      << table;
+  EXPECT_TRUE(contains(table, "| plain | 2 | 50.0 ± 0.0 | 1.5 | 100 | 1200 | 70.0 | 30.0 | n/a |")) << table;
+  EXPECT_TRUE(contains(table, "| single | 1 | 70.0 | - | 100 | - | 90.0 | 50.0 | n/a |")) << table;
 }
 
 TEST(Comparison, SpreadIsTheSampleStandardDeviation) {
