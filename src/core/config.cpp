@@ -131,6 +131,7 @@ stvm:                      # Akkaya & Halici: source-free mean teacher weighted 
   delta: 0.1               # Proxy-Anchor margin
   metric_weight: 1.0       # weight of the Proxy-Anchor loss (it trains the metric head and proxies only, at the head's lr)
   sharpen: 1.0             # reliability^sharpen
+  weighting: reliability   # reliability | threshold (the ablation: DACS's confident share at self_training.pseudo_threshold)
   metric_mix: true         # ClassMix picks classes by mean reliability, pastes pixels above its median
   max_anchor_pixels: 4096  # pixels per step the metric loss is computed on (random subset)
 clda:                      # Cho et al.: teacher and student both trained by DACS; the student updates the

@@ -22,6 +22,10 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
   o.sharpen = config_value<double>(t, "stvm.sharpen");
   o.metric_weight = config_value<double>(t, "stvm.metric_weight");
   o.metric_mix = config_value<bool>(t, "stvm.metric_mix");
+  const auto weighting = config_value<std::string>(t, "stvm.weighting");
+  if (weighting != "reliability" && weighting != "threshold")
+    throw Error("config key 'stvm.weighting' must be reliability or threshold, not '" + weighting + "'");
+  o.reliability_weights = weighting == "reliability";
   if (o.source_weights.empty())
     throw Error("config key 'stvm.source_weights' is empty: STvM starts from the white-box source model "
                 "(a source_only run's model.pt of the same architecture as model.name)");
@@ -100,6 +104,10 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
                       .pow(options_.sharpen);
     reliability = ignore_rows(reliability, self_training_.ignore_top, self_training_.ignore_bottom);
   }
+  // The ablation: the same mean teacher with DACS's weights instead (the metric
+  // head still trains, so the step's cost stays comparable).
+  const torch::Tensor weight =
+      options_.reliability_weights ? reliability : confident_pseudo_labels(teacher.logits, self_training_).weight;
 
   // 4. Each image mixed with the next one in the batch, strong view, weighted CE.
   torch::Tensor masks;
@@ -114,7 +122,7 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   }
   auto mixed = mix_with_next(masks, images);
   if (self_training_.strong_augment) mixed = strong_augment(mixed, self_training_.strong, rng);
-  const auto mixed_labels = mix_with_next(masks, labels), mixed_weight = mix_with_next(masks, reliability);
+  const auto mixed_labels = mix_with_next(masks, labels), mixed_weight = mix_with_next(masks, weight);
 
   optimizer.zero_grad();
   const auto logits = student().forward(mixed);
@@ -128,6 +136,7 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   stats["weighted_ce"] = ce.item<double>();
   stats["metric_loss"] = metric_loss.item<double>();
   stats["reliability"] = reliability.mean().item<double>();
+  stats["pixel_weight"] = weight.mean().item<double>();
   if (target.label.defined()) {
     // Diagnostics only: do the weights single out the right pseudo-labels?
     const auto truth = target.label.to(ctx_.device);

@@ -16,6 +16,7 @@ struct StvmOptions {
   int64_t embedding_dim = 64, max_anchor_pixels = 4096;
   double alpha = 32, delta = 0.1, sharpen = 1, metric_weight = 1;
   bool metric_mix = true;
+  bool reliability_weights = true;  // false: a thresholded mean teacher (DACS's confident share)
   static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section
 };
 

@@ -162,6 +162,15 @@ TEST(Uda, StvmStartsFromTheSourceModelResumesExactlyAndLearnsItsMetric) {
   expect_loss_goes_down(dir.path(), "stvm", "metric_loss", extra);
   EXPECT_FALSE(logged(dir / "stvm_long", "reliability_right").empty());
   EXPECT_TRUE(contains(error_of([&] { train(uda_config(dir.path(), "stvm", "stvm_none", 2)); }), "stvm.source_weights"));
+  // The thresholded mean teacher it is compared with: DACS's weights, plain ClassMix.
+  train(uda_config(dir.path(), "stvm", "stvm_threshold", 2,
+                   "stvm: {source_weights: " + source + ", weighting: threshold, metric_mix: false}"));
+  EXPECT_EQ(logged(dir / "stvm_threshold", "pixel_weight").size(), 2u);
+  EXPECT_TRUE(contains(error_of([&] {
+                         train(uda_config(dir.path(), "stvm", "stvm_bad", 2,
+                                          "stvm: {source_weights: " + source + ", weighting: sometimes}"));
+                       }),
+                       "stvm.weighting"));
 }
 
 TEST(Uda, CldaTrainsTeacherAndStudentResumesExactlyAndLogsSaliency) {
