@@ -38,3 +38,16 @@ for budget in $BUDGETS; do
   $ST compare "${rows[@]}" -o "$OUT/table_${budget}min.md"
   echo
 done
+
+# mIoU against minutes: one line per method, one point per budget (seeds averaged).
+lines=()
+for method in $METHODS; do
+  points=()
+  for budget in $BUDGETS; do
+    point=$(for seed in $SEEDS; do printf '%s+' "$OUT/${method}_${budget}min_s$seed"; done)
+    points+=("${point%+}")
+  done
+  lines+=("$method=$(IFS=,; echo "${points[*]}")")
+done
+$ST curve "${lines[@]}" --title "target val mIoU at fixed CPU budgets" -o "$OUT/curve.png"
+echo "quality_per_minute: wrote $OUT/curve.png"
