@@ -7,11 +7,11 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "engine/checkpoint.h"
 #include "engine/optimization.h"
 #include "eval/plot.h"
 #include "methods/common/losses.h"
 #include "models/weight_import.h"
+#include "teachers/white_box.h"
 
 namespace segtransfer {
 
@@ -38,13 +38,7 @@ CldaOptions CldaOptions::from_config(const RunConfig& config) {
 namespace {
 SegmentationModel make_teacher(const CldaOptions& o, int64_t num_classes, torch::Device device) {
   SegmentationModel teacher = make_model(o.teacher_model, num_classes);
-  if (!o.teacher_init.empty()) {
-    try {
-      load_model_weights(o.teacher_init, *teacher);
-    } catch (const Error& e) {
-      throw Error(std::string("clda.teacher_init: ") + e.what());
-    }
-  }
+  if (!o.teacher_init.empty()) load_weights_for_key("clda.teacher_init", o.teacher_init, *teacher);
   teacher->to(device);
   teacher->train();
   return teacher;

@@ -2,10 +2,10 @@
 
 #include "core/error.h"
 #include "data/label_space.h"
-#include "engine/checkpoint.h"
 #include "methods/common/losses.h"
 #include "methods/common/mixing.h"
 #include "methods/common/strong_augment.h"
+#include "teachers/white_box.h"
 
 namespace segtransfer {
 
@@ -38,11 +38,7 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
 namespace {
 // The student, with the source model's weights: the teacher is copied from it.
 SegmentationModelImpl& with_weights(SegmentationModelImpl& model, const std::string& path) {
-  try {
-    load_model_weights(path, model);
-  } catch (const Error& e) {
-    throw Error(std::string("stvm.source_weights: ") + e.what());
-  }
+  load_weights_for_key("stvm.source_weights", path, model);
   return model;
 }
 
