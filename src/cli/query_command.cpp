@@ -1,9 +1,11 @@
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "engine/distributed.h"
 #include "engine/runtime.h"
 #include "teachers/query.h"
 
@@ -25,6 +27,8 @@ void add_query_command(CLI::App& app) {
       "  teacher.type=torchscript  teacher.path=model.pt\n"
       "  teacher.type=http         teacher.url=http://host:port/predict\n"
       "Resumable: run it again after an interruption and only the missing images are asked.\n"
+      "Data-parallel: started with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set (torchrun, Slurm), each\n"
+      "process asks for its share of the images into the same store folder (a shared file system).\n"
       "Example:\n"
       "  segtransfer query -c configs/synth_corte.yaml --set teacher.path=runs/demo/black_box.pt");
   cmd->callback([args] {
@@ -34,18 +38,49 @@ void add_query_command(CLI::App& app) {
     if (cfg.data.target.empty()) throw Error("no images to ask about: set data.target (type and root)");
     if (cfg.teacher.type.empty())
       throw Error("no source model: set teacher.type (folder | torchscript | http) and its path or url");
+    const ProcessLayout layout = ProcessLayout::from_environment();
+    if (!layout.is_main()) spdlog::set_level(spdlog::level::warn);
     configure_threads(cfg.train.threads);
-    const torch::Device device = resolve_device(cfg.device);
+    torch::Device device = resolve_device(cfg.device);
+    if (device.is_cuda() && layout.distributed()) device = torch::Device(torch::kCUDA, layout.local_rank);
+    std::unique_ptr<DataParallelGroup> group;
+    if (layout.distributed()) group = std::make_unique<DataParallelGroup>(layout, DistributedOptions::from_config(cfg),
+                                                                           torch::Device(torch::kCPU));
     DatasetSpec images_spec = cfg.data.target;
     images_spec.labels = false;  // the images only
     auto images = open_dataset(images_spec);
     auto teacher = make_teacher(cfg.teacher, images->label_space(), cfg.data, device);
     StoreInfo info{cfg.store.top_k, images->label_space().num_classes(), teacher->describe()};
-    const PredictionStore store = PredictionStore::open_for_writing(cfg.store.path, info);
+    // Rank 0 prepares the store (manifest, a killed run's temporary files) before
+    // the others write into it.
+    std::optional<PredictionStore> opened;
+    if (layout.is_main()) opened = PredictionStore::open_for_writing(cfg.store.path, info);
+    if (group) group->barrier("waiting for rank 0 to open the prediction store");
+    if (!opened) opened = PredictionStore::open(cfg.store.path);
+    const PredictionStore& store = *opened;
     spdlog::info("query: {} images of {} → {} (top-{} of {} classes) from {}", images->size(), images->description(),
                  cfg.store.path, info.top_k, info.num_classes, teacher->describe());
-    ProgressLine progress("query", "img", static_cast<int64_t>(images->size()));
-    QueryReport r = run_query(*teacher, *images, store, [&](int64_t done, int64_t) { progress.update(done); });
+    const int64_t share = (static_cast<int64_t>(images->size()) + layout.world_size - 1 - layout.rank) / layout.world_size;
+    ProgressLine progress("query", "img", share);
+    QueryReport r = run_query(*teacher, *images, store, [&](int64_t done, int64_t) { progress.update(done); },
+                              layout.rank, layout.world_size);
+    if (group) {  // the whole query's figures, on rank 0
+      const auto t = group->all_reduce_sum(torch::tensor({double(r.images), double(r.skipped), double(r.stored),
+                                                          double(r.requests), double(r.stored_bytes)},
+                                                         torch::kFloat64));
+      const auto failed = group->all_reduce_sum(torch::tensor({double(r.failures.size())}, torch::kFloat64));
+      if (!layout.is_main()) {
+        for (const auto& f : r.failures) std::cerr << "rejected (rank " << layout.rank << "): " << f << "\n";
+        if (!r.failures.empty()) throw Error(fmt::format("{} answers were rejected (listed above)", r.failures.size()));
+        return;
+      }
+      r.images = t[0].item<int64_t>();
+      r.skipped = t[1].item<int64_t>();
+      r.stored = t[2].item<int64_t>();
+      r.requests = t[3].item<int64_t>();
+      r.stored_bytes = t[4].item<int64_t>();
+      r.failures.resize(static_cast<size_t>(failed.item<int64_t>()), "(rejected by another rank; see its output)");
+    }
     const int64_t entries = r.images - static_cast<int64_t>(r.failures.size());
     std::cout << fmt::format(
         "query: {} images: {} already stored, {} asked and stored, {} rejected; {} requests in {:.1f}s; "

@@ -62,6 +62,12 @@ train:
   threads: 0               # intra-op threads; 0 = all cores
   workers: 2               # loader threads
   prefetch: 4              # batches kept ready
+distributed:               # data-parallel training; the process layout comes from RANK, WORLD_SIZE,
+                           # LOCAL_RANK, MASTER_ADDR, MASTER_PORT (torchrun, Slurm) or train --nproc
+  backend: auto            # auto (nccl on CUDA, else gloo) | gloo | nccl
+  sync_batch_norm: true    # BatchNorm statistics over every process's batch (else each its own)
+  bucket_mb: 25            # gradient all-reduce bucket size (PyTorch DDP's default)
+  timeout_s: 300           # a collective that waits longer fails the run (a lost process)
 eval:
   protocol: ""             # "" = every class of the label space; 19 | 16 | 13
   mode: whole              # whole | slide

@@ -44,6 +44,8 @@ std::vector<size_t> epoch_order(size_t size, const LoaderOptions& options, int64
 void check_usable(const SegDataset& dataset, const LoaderOptions& options) {
   if (dataset.size() == 0) throw Error(fmt::format("{}: the dataset has no samples", dataset.description()));
   if (options.batch_size < 1) throw Error(fmt::format("batch size must be at least 1, got {}", options.batch_size));
+  if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
+    throw Error(fmt::format("loader shard {} of {} is not a valid share", options.shard, options.shards));
 }
 
 // Normalised RGB planes written straight into `out` (3·H·W floats): one split and
@@ -87,7 +89,8 @@ torch::Tensor label_to_tensor(const cv::Mat& label) {
 
 // Sample j of batch k is the sample at position k·B + j of the endless sequence
 // of epochs, each a permutation seeded by (seed, epoch); its augmentation RNG is
-// seeded by (seed, k, j). Nothing depends on which thread builds the batch.
+// seeded by (seed, k, j). B is the batch of all shards together; a shard builds
+// its slice of it. Nothing depends on which thread builds the batch.
 Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& options, int64_t number) {
   check_usable(dataset, options);
   const int64_t size = static_cast<int64_t>(dataset.size()), batch_size = options.batch_size;
@@ -96,8 +99,9 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
   batch.number = number;
   std::vector<size_t> order;
   int64_t order_epoch = -1;
-  for (int64_t j = 0; j < batch_size; ++j) {
-    const int64_t position = number * batch_size + j, epoch = position / size;
+  for (int64_t local = 0; local < batch_size; ++local) {
+    const int64_t j = options.shard * batch_size + local;  // within the batch of every shard together
+    const int64_t position = number * batch_size * options.shards + j, epoch = position / size;
     size_t index;
     if (options.sampler) {
       Rng pick(stream_seed(options.seed, Stream::kPick, {static_cast<uint64_t>(number), static_cast<uint64_t>(j)}));
@@ -129,7 +133,7 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
     }
 
     const cv::Size image_size = sample.image.size();
-    if (j == 0) {
+    if (local == 0) {
       batch.image = torch::empty({batch_size, 3, image_size.height, image_size.width}, torch::kFloat32);
       if (labelled) batch.label = torch::empty({batch_size, image_size.height, image_size.width}, torch::kInt64);
       if (!sample.aux.empty())
@@ -140,18 +144,18 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
                               dataset.description(), sample.stem, image_size.width, image_size.height,
                               batch.stems.front(), batch.image.size(3), batch.image.size(2)));
     }
-    write_image(sample.image, options.mean, options.std, batch.image[j].data_ptr<float>());
+    write_image(sample.image, options.mean, options.std, batch.image[local].data_ptr<float>());
     if (labelled) {
       if (sample.label.empty())
         throw Error(fmt::format("{}: sample '{}' has no label but the dataset is labelled", dataset.description(),
                                 sample.stem));
-      write_label(sample.label, batch.label[j].data_ptr<int64_t>());
+      write_label(sample.label, batch.label[local].data_ptr<int64_t>());
     }
     if (batch.aux.defined()) {
       // HWC → CHW for this sample.
       auto hwc = torch::from_blob(sample.aux.data, {image_size.height, image_size.width, sample.aux.channels()},
                                   {static_cast<int64_t>(sample.aux.step[0]), sample.aux.channels(), 1}, torch::kUInt8);
-      batch.aux[j].copy_(hwc.permute({2, 0, 1}));
+      batch.aux[local].copy_(hwc.permute({2, 0, 1}));
     }
     batch.stems.push_back(std::move(sample.stem));
     batch.indices.push_back(index);

@@ -40,6 +40,10 @@ struct LoaderOptions {
   // When set, every sample is drawn by rare-class sampling (seeded by (seed, k, j))
   // instead of from the shuffled epoch order.
   std::shared_ptr<const RareClassSampler> sampler;
+  // Data-parallel share: batch k of `shards` processes together is the batch k of
+  // batch_size × shards one process would draw, and this process takes the
+  // `shard`-th slice of it (same samples, same augmentation draws).
+  int shard = 0, shards = 1;
 };
 
 // HWC uint8 BGR → (3, H, W) float32 normalised RGB.

@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/progress.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
+#include "engine/distributed.h"
 #include "engine/optimization.h"
 #include "engine/runtime.h"
 #include "eval/evaluator.h"
@@ -57,20 +59,38 @@ std::string dry_run(const RunConfig& cfg) {
 }
 
 TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
+  const ProcessLayout layout = ProcessLayout::from_environment();
+  const bool main_process = layout.is_main();
+  // The other processes of a data-parallel run log warnings and errors only.
+  if (!main_process) spdlog::set_level(spdlog::level::warn);
   const fs::path out_dir = cfg.output;
   const fs::path checkpoint_path = out_dir / "checkpoint.pt";
   const fs::path metrics_path = out_dir / "metrics.jsonl";
   if (!options.resume && fs::exists(checkpoint_path))
     throw Error("output folder " + out_dir.string() +
                 " already holds a checkpoint: pass --resume to continue it, or choose another output");
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw Error("cannot create output folder " + out_dir.string() + ": " + ec.message());
-  write_text_atomically(out_dir / "config.yaml", dump_config(cfg));
+  if (main_process) {
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (ec) throw Error("cannot create output folder " + out_dir.string() + ": " + ec.message());
+    write_text_atomically(out_dir / "config.yaml", dump_config(cfg));
+  }
 
-  const int threads = configure_threads(cfg.train.threads);
-  const torch::Device device = resolve_device(cfg.device);
+  // Processes sharing a machine share its cores unless train.threads says otherwise.
+  const int threads = configure_threads(
+      cfg.train.threads > 0 || layout.local_world_size == 1
+          ? cfg.train.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / layout.local_world_size));
+  torch::Device device = resolve_device(cfg.device);
+  if (device.is_cuda() && layout.distributed()) device = torch::Device(torch::kCUDA, layout.local_rank);
   torch::manual_seed(cfg.train.seed);
+  std::unique_ptr<DataParallelGroup> group;
+  if (layout.distributed()) {
+    group = std::make_unique<DataParallelGroup>(layout, DistributedOptions::from_config(cfg), device);
+    spdlog::info("data-parallel: {} processes ({} on this machine), batch {} each ({} in all), {}", layout.world_size,
+                 layout.local_world_size, cfg.train.batch_size, cfg.train.batch_size * layout.world_size,
+                 group->options().sync_batch_norm ? "synchronised BatchNorm" : "BatchNorm per process");
+  }
 
   SegmentationModel model = make_model(cfg.model.name, cfg.model.num_classes);
   if (!cfg.model.init.empty()) {
@@ -79,6 +99,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   }
   model->to(device);
   model->train();
+  if (group) group->synchronise_batch_norm(*model);
   auto optimizer = make_optimizer(cfg.optim, *model);
 
   int64_t start = 0;
@@ -96,16 +117,28 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
       throw Error("cannot read checkpoint " + checkpoint_path.string() + ": corrupt or not a segtransfer checkpoint");
     }
   }
-  MethodContext ctx{&cfg, model, device, start};
+  MethodContext ctx{&cfg, model, device, start, group.get()};
   auto method = make_method(cfg.method, ctx);
   add_head_group(*optimizer, method->trainable_parameters());
+  // Without synchronised BatchNorm each process keeps its own statistics; like
+  // PyTorch DDP's broadcast_buffers, every step starts from rank 0's.
+  std::vector<torch::Tensor> buffers = model->buffers();
+  auto broadcast_buffers = [&] {
+    if (group && !group->options().sync_batch_norm) group->broadcast_from_main(buffers, "BatchNorm statistics");
+  };
   double spent_before = 0;  // loop seconds of earlier processes of this run
   if (resuming) {
     spent_before = load_checkpoint(checkpoint_path.string(), cfg.model.name, *model, *optimizer, *method).elapsed_s;
-    truncate_metrics_log(metrics_path, start);
+    if (main_process) truncate_metrics_log(metrics_path, start);
     spdlog::info("resumed from {} at iteration {}", checkpoint_path.string(), start);
-  } else {
+  } else if (main_process) {
     std::ofstream(metrics_path, std::ios::trunc);
+  }
+  if (group) {  // every process starts from rank 0's weights (DDP's initial broadcast)
+    auto tensors = model->parameters();
+    for (auto& p : method->trainable_parameters()) tensors.push_back(p);
+    for (auto& b : buffers) tensors.push_back(b);
+    group->broadcast_from_main(tensors, "initial weights");
   }
 
   std::shared_ptr<SegDataset> val;
@@ -128,6 +161,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     return budget_s > 0 ? spent() / budget_s : static_cast<double>(iteration) / std::max<int64_t>(total, 1);
   };
   auto checkpoint = [&](int64_t iteration) {
+    if (!main_process) return;
     save_checkpoint(checkpoint_path.string(), CheckpointInfo{iteration, spent(), cfg.model.name}, *model, *optimizer,
                     *method);
   };
@@ -151,13 +185,17 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   bool budget_spent = false;
   int64_t done = start, checkpointed = start;
   while (done < stop) {
-    const double progress = progress_of(done);
+    double progress = progress_of(done);
+    // Under a time budget the processes' clocks differ: rank 0's decides for all.
+    if (group && budget_s > 0) progress = group->all_reduce_sum(torch::tensor({main_process ? progress : 0.0},
+                                                                            torch::kFloat64)).item<double>();
     if (budget_s > 0 && progress >= 1) {
       budget_spent = true;
       break;
     }
     const double lr = scheduled_lr(cfg.optim, done, progress);
     set_learning_rate(*optimizer, cfg.optim, lr);
+    broadcast_buffers();
     StepStats stats = method->train_step(TrainStep{done, progress}, *optimizer);
     window_wait += method->take_data_wait_seconds();
     for (const auto& [k, v] : stats) window_sums[k] += v;
@@ -175,7 +213,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
         line[k] = v / window_iters;
         scalars += fmt::format("{} {:.4f}  ", k, v / window_iters);
       }
-      append_line(metrics_path, line.dump());
+      if (main_process) append_line(metrics_path, line.dump());
       double eta = (stop - done) / std::max(its, 1e-9);
       if (budget_s > 0) eta = std::min(eta, std::max(0.0, budget_s - spent()));
       spdlog::info("[it {}/{}] {}lr {:.2e} | {:.2f} it/s {:.1f} img/s | data wait {:.1f}% | ETA {}", done, total,
@@ -190,7 +228,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
       checkpoint(done);
       checkpointed = done;
     }
-    if (val && done % cfg.train.eval_every == 0 && done != total) evaluate_now(done);
+    if (val && main_process && done % cfg.train.eval_every == 0 && done != total) evaluate_now(done);
   }
   if (checkpointed != done) checkpoint(done);
   if (budget_spent)
@@ -198,6 +236,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   result.iterations = done;
   result.seconds = spent();
 
+  if (!main_process) return result;
   if (done == total || budget_spent) {
     result.weights = (out_dir / "model.pt").string();
     auto& final_model = method->model_to_evaluate();

@@ -66,7 +66,8 @@ Clda::Clda(MethodContext context)
       teacher_optimizer_(make_optimizer(config().optim, *teacher_)),
       teacher_uda_(config(), *teacher_, options_.teacher_model, ctx_.device),
       teacher_saliency_(named(*teacher_), options_.saliency_momentum),
-      student_saliency_(named(student()), options_.saliency_momentum) {
+      student_saliency_(named(student()), options_.saliency_momentum),
+      teacher_sync_(gradient_sync_for(*teacher_)) {
   spdlog::info("clda: teacher {} ({:.2f} M parameters), student {} ({:.2f} M)", options_.teacher_model,
                count_parameters(*teacher_) / 1e6, config().model.name, count_parameters(student()) / 1e6);
 }
@@ -80,7 +81,7 @@ void Clda::teach_non_salient(const torch::Tensor& images, int64_t iteration, Ste
   teacher_optimizer_->zero_grad();
   const auto loss = checked_loss(kl_to(teacher_->forward(images), student_logits, options_.temperature), iteration,
                                  "KL(student || teacher)");
-  loss.backward();
+  backward(loss, teacher_sync_.get(), /*last=*/true);
   const auto masks = teacher_saliency_.non_salient_masks(options_.nonsalient_quantile);
   masked_sgd_step(teacher_->parameters(), masks,
                   teacher_optimizer_->param_groups()[0].options().get_lr());
@@ -97,9 +98,9 @@ StepStats Clda::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   // 1. The teacher's own DACS step; its gradients feed its saliency.
   teacher_optimizer_->zero_grad();
   const UdaStep::SourcePass tsrc = teacher_uda_.source(source, step.iteration, stats, "teacher_");
-  tsrc.loss.backward();
+  backward(tsrc.loss, teacher_sync_.get(), /*last=*/false);
   const UdaStep::TargetPass ttgt = teacher_uda_.target(tsrc, target_images, truth, step.iteration, stats, "teacher_");
-  ttgt.loss.backward();
+  backward(ttgt.loss, teacher_sync_.get(), /*last=*/true);
   teacher_saliency_.accumulate();
   teacher_optimizer_->step();
   teacher_uda_.update_teacher(step.iteration);
@@ -110,7 +111,7 @@ StepStats Clda::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   // 3. The student's DACS step plus distillation from the (updated) teacher on the mixed target.
   optimizer.zero_grad();
   const UdaStep::SourcePass src = uda_.source(source, step.iteration, stats);
-  src.loss.backward();
+  backward(src.loss, /*last=*/false);
   const UdaStep::TargetPass tgt = uda_.target(src, target_images, truth, step.iteration, stats);
   torch::Tensor teacher_logits;
   {
@@ -121,7 +122,7 @@ StepStats Clda::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   }
   const auto distill = checked_loss(kl_to(tgt.out.logits, teacher_logits, options_.temperature), step.iteration,
                                     "KL(teacher || student)");
-  (tgt.loss + options_.distill_weight * distill).backward();
+  backward(tgt.loss + options_.distill_weight * distill);
   student_saliency_.accumulate();
   optimizer.step();
   uda_.update_teacher(step.iteration);

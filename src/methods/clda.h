@@ -38,6 +38,7 @@ class Clda : public Dacs {
   std::unique_ptr<torch::optim::Optimizer> teacher_optimizer_;
   UdaStep teacher_uda_;
   ParameterSaliency teacher_saliency_, student_saliency_;
+  std::unique_ptr<GradientSync> teacher_sync_;  // data-parallel runs only
 };
 
 }  // namespace segtransfer

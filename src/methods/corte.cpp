@@ -201,8 +201,10 @@ void Corte::compute_thresholds(const SegDataset& target) {
       {"global_max_probability_threshold_same_share", same_share},
       {"global_kept_accuracy", accuracy(g.kept_correct, g_kept_labelled)},
       {"classes", classes}};
-  write_text_atomically(fs::path(config().output) / "pseudo_label_audit.json", audit.dump(2) + "\n");
-  write_text_atomically(fs::path(config().output) / "pseudo_label_audit.md", audit_table(audit));
+  if (writes_outputs()) {
+    write_text_atomically(fs::path(config().output) / "pseudo_label_audit.json", audit.dump(2) + "\n");
+    write_text_atomically(fs::path(config().output) / "pseudo_label_audit.md", audit_table(audit));
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (used.has_truth())
     spdlog::info("black-box pseudo-labels over {} target images ({:.1f}s): {:.1f}% of pixels kept, {:.1f}% of them "
@@ -337,7 +339,7 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
   }
   checked_loss(loss, iteration, config().method);
   optimizer.zero_grad();
-  loss.backward();
+  backward(loss);
   optimizer.step();
   if (ema_) ema_->update(student(), iteration, opt_.ema_momentum);
 
@@ -352,7 +354,7 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
     stats["kept_accuracy"] =
         ((taught == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
   }
-  if (opt_.diagnostics_every > 0 && (iteration + 1) % opt_.diagnostics_every == 0)
+  if (writes_outputs() && opt_.diagnostics_every > 0 && (iteration + 1) % opt_.diagnostics_every == 0)
     write_diagnostics(iteration + 1, batch, black_box_labels, labels);
   return stats;
 }

@@ -68,9 +68,9 @@ StepStats Dacs::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   const auto [source, target_images, truth] = next_batches();
   optimizer.zero_grad();
   const UdaStep::SourcePass src = uda_.source(source, step.iteration, stats);
-  src.loss.backward();
+  backward(src.loss, /*last=*/false);
   const UdaStep::TargetPass tgt = uda_.target(src, target_images, truth, step.iteration, stats);
-  tgt.loss.backward();
+  backward(tgt.loss);
   optimizer.step();
   uda_.update_teacher(step.iteration);
   stats["loss"] = stats["source_loss"] + stats["mixed_loss"];

@@ -63,12 +63,12 @@ StepStats DualTeacher::train_step(const TrainStep& step, torch::optim::Optimizer
   const UdaStep::SourcePass src = uda_.source(source, step.iteration, stats);
   torch::Tensor source_loss = src.loss;
   if (options_.on_source) source_loss = source_loss + distillation(src.images, src.out, step.iteration, "source", stats);
-  source_loss.backward();
+  backward(source_loss, /*last=*/false);
   const UdaStep::TargetPass tgt = uda_.target(src, target_images, truth, step.iteration, stats);
   torch::Tensor target_loss = tgt.loss;
   if (options_.on_target)
     target_loss = target_loss + distillation(tgt.mixed.images, tgt.out, step.iteration, "target", stats);
-  target_loss.backward();
+  backward(target_loss);
   optimizer.step();
   uda_.update_teacher(step.iteration);
   stats["loss"] = source_loss.item<double>() + target_loss.item<double>();

@@ -63,7 +63,34 @@ LoaderOptions TrainingMethod::loader_options(uint64_t stream) const {
   o.augment = c.data.augment;
   o.mean = c.data.mean;
   o.std = c.data.std;
+  if (ctx_.group) {
+    o.shard = ctx_.group->layout().rank;
+    o.shards = ctx_.group->layout().world_size;
+  }
   return o;
+}
+
+void TrainingMethod::backward(const torch::Tensor& loss, bool last) {
+  if (ctx_.group && !student_sync_) {
+    auto parameters = ctx_.student->parameters();
+    for (auto& p : trainable_parameters()) parameters.push_back(p);
+    student_sync_ = ctx_.group->gradient_sync(parameters);
+  }
+  backward(loss, student_sync_.get(), last);
+}
+
+std::unique_ptr<GradientSync> TrainingMethod::gradient_sync_for(torch::nn::Module& network) {
+  if (!ctx_.group) return nullptr;
+  ctx_.group->synchronise_batch_norm(network);
+  return ctx_.group->gradient_sync(network.parameters());
+}
+
+void TrainingMethod::backward(const torch::Tensor& loss, GradientSync* sync, bool last) {
+  if (sync) {
+    sync->backward(loss, last);
+  } else {
+    loss.backward();
+  }
 }
 
 std::mt19937_64 step_rng(const RunConfig& config, int64_t iteration, uint64_t salt) {

@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "data/loader.h"
+#include "engine/distributed.h"
 #include "models/model.h"
 
 namespace segtransfer {
@@ -21,6 +22,7 @@ struct MethodContext {
   SegmentationModel student;
   torch::Device device{torch::kCPU};
   int64_t start_iteration = 0;  // batches already consumed (non-zero on resume)
+  DataParallelGroup* group = nullptr;  // the data-parallel processes; null in a single-process run
 };
 
 using StepStats = std::map<std::string, double>;
@@ -69,10 +71,24 @@ class TrainingMethod {
   const RunConfig& config() const { return *ctx_.config; }
   SegmentationModelImpl& student() { return *ctx_.student; }
 
+  // loss.backward() into the student's (and trainable_parameters()') gradients.
+  // In a data-parallel run the step's last pass (`last`) averages the gradients
+  // accumulated over its passes across the processes; methods call this, never
+  // loss.backward() on the student, so that every method runs data-parallel.
+  void backward(const torch::Tensor& loss, bool last = true);
+  // For a second network a method trains with its own optimiser (CLDA's
+  // teacher): its gradient averaging, null in a single-process run, for
+  // backward(loss, sync, last).
+  std::unique_ptr<GradientSync> gradient_sync_for(torch::nn::Module& network);
+  static void backward(const torch::Tensor& loss, GradientSync* sync, bool last);
+  // False on the other processes of a data-parallel run: only rank 0 writes files.
+  bool writes_outputs() const { return !ctx_.group || ctx_.group->layout().is_main(); }
+
   MethodContext ctx_;
 
  private:
   std::vector<std::unique_ptr<DataLoader>> loaders_;
+  std::unique_ptr<GradientSync> student_sync_;  // made at the first backward, over student + method parameters
 };
 
 std::vector<std::string> known_methods();

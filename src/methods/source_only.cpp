@@ -14,7 +14,7 @@ StepStats SourceOnly::train_step(const TrainStep& step, torch::optim::Optimizer&
       logits, label, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex));
   checked_loss(loss, step.iteration, "source cross-entropy");
   optimizer.zero_grad();
-  loss.backward();
+  backward(loss);
   optimizer.step();
   return {{"loss", loss.item<double>()}};
 }

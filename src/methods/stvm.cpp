@@ -124,7 +124,7 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   const auto logits = student().forward(mixed);
   const auto ce = checked_loss(weighted_cross_entropy(logits, mixed_labels, mixed_weight), step.iteration,
                                "reliability-weighted CE");
-  (ce + options_.metric_weight * metric_loss).backward();
+  backward(ce + options_.metric_weight * metric_loss);
   optimizer.step();
   teacher_.update(student(), step.iteration, self_training_.ema_momentum);
 

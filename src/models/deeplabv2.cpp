@@ -28,7 +28,7 @@ torch::Tensor DeepLabV2ClassifierImpl::forward(const torch::Tensor& x) {
 DeepLabV2Impl::DeepLabV2Impl(const DeepLabV2Options& options) : options_(options) {
   namespace nn = torch::nn;
   conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  bn1_ = register_module("bn1", BatchNorm2d(64));
   // layer3/layer4 trade their stride for dilation 2/4 in every block; each
   // layer's first block has a projection shortcut (reference _make_layer).
   const std::array<int64_t, 4> blocks = {3, 4, 23, 3}, strides = {1, 2, 1, 1}, dilations = {1, 1, 2, 4};
@@ -54,7 +54,7 @@ DeepLabV2Impl::DeepLabV2Impl(const DeepLabV2Options& options) : options_(options
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* conv = m->as<nn::Conv2d>()) {
       conv->weight.normal_(0.0, 0.01);
-    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<BatchNorm2d>()) {
       bn->weight.fill_(1.0);
       bn->bias.zero_();
     }

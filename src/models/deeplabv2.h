@@ -48,7 +48,7 @@ class DeepLabV2Impl : public SegmentationModelImpl {
  private:
   DeepLabV2Options options_;
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  BatchNorm2d bn1_{nullptr};
   std::array<torch::nn::Sequential, 4> layers_{nullptr, nullptr, nullptr, nullptr};
   DeepLabV2Classifier layer5_{nullptr};
 };

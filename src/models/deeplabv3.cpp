@@ -10,7 +10,7 @@ torch::nn::Sequential conv_bn_relu(int64_t in_channels, int64_t out_channels, in
                                        .padding(kernel / 2 * dilation)
                                        .dilation(dilation)
                                        .bias(false)),
-                        nn::BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true)));
+                        BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true)));
 }
 
 }  // namespace
@@ -28,7 +28,7 @@ ASPPImpl::ASPPImpl(int64_t in_channels, const std::vector<int64_t>& atrous_rates
   const auto branch_count = static_cast<int64_t>(branches_.size());
   project_ = register_module(
       "project", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(branch_count * out_channels, out_channels, 1).bias(false)),
-                                nn::BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true)),
+                                BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true)),
                                 nn::Dropout(nn::DropoutOptions(0.5))));
 }
 
@@ -50,7 +50,7 @@ DeepLabV3Impl::DeepLabV3Impl(const DeepLabV3Options& options) : options_(options
   classifier_ =
       register_module("classifier", nn::Sequential(ASPP(2048, options.atrous_rates()),
                                                    nn::Conv2d(nn::Conv2dOptions(256, 256, 3).padding(1).bias(false)),
-                                                   nn::BatchNorm2d(256), nn::ReLU(nn::ReLUOptions(true)),
+                                                   BatchNorm2d(256), nn::ReLU(nn::ReLUOptions(true)),
                                                    nn::Conv2d(nn::Conv2dOptions(256, options.num_classes(), 1))));
 }
 

@@ -8,8 +8,8 @@ namespace espnet {
 
 namespace {
 
-torch::nn::BatchNorm2d batch_norm(int64_t channels) {
-  return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-3));
+BatchNorm2d batch_norm(int64_t channels) {
+  return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-3));
 }
 
 torch::nn::PReLU prelu(int64_t channels) {
@@ -121,7 +121,7 @@ ESPNetImpl::ESPNetImpl(const ESPNetOptions& options) : options_(options) {
   auto up2 = [c] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(c, c, 2).stride(2).bias(false)); };
   encoder_ = register_module("encoder", espnet::Encoder(c, options.p(), options.q()));
   level3_C_ = register_module("level3_C", espnet::Conv(128 + 3, c, 1));
-  br_ = register_module("br", nn::BatchNorm2d(nn::BatchNorm2dOptions(c).eps(1e-3)));
+  br_ = register_module("br", BatchNorm2d(nn::BatchNorm2dOptions(c).eps(1e-3)));
   // 19 = the 16 + 3 channels of the encoder's level-1 output.
   conv_ = register_module("conv", espnet::CBR(19 + c, c, 3));
   up_l3_ = register_module("up_l3", nn::Sequential(up2()));

@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "models/batch_norm.h"
 #include "models/model.h"
 
 namespace segtransfer {
@@ -26,7 +27,7 @@ class BRImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm2d bn_{nullptr};
   torch::nn::PReLU act_{nullptr};
 };
 TORCH_MODULE(BR);
@@ -50,7 +51,7 @@ class CBRImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm2d bn_{nullptr};
   torch::nn::PReLU act_{nullptr};
 };
 TORCH_MODULE(CBR);
@@ -69,7 +70,7 @@ class ESPBlockImpl : public torch::nn::Module {
   Kind kind_;
   Conv c1_{nullptr};
   std::vector<Conv> branches_;  // d1, d2, d4, d8, d16
-  torch::nn::BatchNorm2d downsampler_bn_{nullptr};
+  BatchNorm2d downsampler_bn_{nullptr};
   torch::nn::PReLU downsampler_act_{nullptr};
   BR br_{nullptr};
 };
@@ -117,7 +118,7 @@ class ESPNetImpl : public SegmentationModelImpl {
   ESPNetOptions options_;
   espnet::Encoder encoder_{nullptr};
   espnet::Conv level3_C_{nullptr};
-  torch::nn::BatchNorm2d br_{nullptr};
+  BatchNorm2d br_{nullptr};
   espnet::CBR conv_{nullptr};
   torch::nn::Sequential up_l3_{nullptr}, combine_l2_l3_{nullptr}, up_l2_{nullptr};
   torch::nn::ConvTranspose2d classifier_{nullptr};

@@ -7,7 +7,7 @@ LRASPPHeadImpl::LRASPPHeadImpl(int64_t low_channels, int64_t high_channels, int6
   namespace nn = torch::nn;
   cbr_ =
       register_module("cbr", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(high_channels, inter_channels, 1).bias(false)),
-                                            nn::BatchNorm2d(inter_channels), nn::ReLU(nn::ReLUOptions(true))));
+                                            BatchNorm2d(inter_channels), nn::ReLU(nn::ReLUOptions(true))));
   scale_ = register_module(
       "scale",
       nn::Sequential(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)),

@@ -40,7 +40,7 @@ Conv2dNormActivationImpl::Conv2dNormActivationImpl(int64_t in_channels, int64_t 
                                   .dilation(dilation)
                                   .groups(groups)
                                   .bias(false)));
-  push_back(torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out_channels).eps(1e-3).momentum(0.01)));
+  push_back(BatchNorm2d(torch::nn::BatchNorm2dOptions(out_channels).eps(1e-3).momentum(0.01)));
   if (activation == Activation::kReLU) {
     push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
   } else if (activation == Activation::kHardswish) {
@@ -95,7 +95,7 @@ torch::nn::Sequential mobilenet_v3_features(const std::vector<InvertedResidualCo
     if (auto* conv = m->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut);
       if (conv->bias.defined()) conv->bias.zero_();
-    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<BatchNorm2d>()) {
       bn->weight.fill_(1.0);
       bn->bias.zero_();
     }

@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "models/batch_norm.h"
+
 namespace segtransfer {
 
 enum class MobileNetV3Variant { kLarge, kSmall };

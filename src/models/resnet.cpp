@@ -9,20 +9,20 @@ BottleneckImpl::BottleneckImpl(const BottleneckOptions& o) {
   const int64_t stride_3x3 = o.stride_in_1x1() ? 1 : o.stride();
   conv1_ = register_module(
       "conv1", nn::Conv2d(nn::Conv2dOptions(o.in_channels(), o.planes(), 1).stride(stride_1x1).bias(false)));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(o.planes()));
+  bn1_ = register_module("bn1", BatchNorm2d(o.planes()));
   conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(o.planes(), o.planes(), 3)
                                                    .stride(stride_3x3)
                                                    .padding(o.dilation())
                                                    .dilation(o.dilation())
                                                    .bias(false)));
-  bn2_ = register_module("bn2", nn::BatchNorm2d(o.planes()));
+  bn2_ = register_module("bn2", BatchNorm2d(o.planes()));
   conv3_ = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(o.planes(), out_channels, 1).bias(false)));
-  bn3_ = register_module("bn3", nn::BatchNorm2d(out_channels));
+  bn3_ = register_module("bn3", BatchNorm2d(out_channels));
   if (o.downsample()) {
     downsample_ = register_module(
         "downsample",
         nn::Sequential(nn::Conv2d(nn::Conv2dOptions(o.in_channels(), out_channels, 1).stride(o.stride()).bias(false)),
-                       nn::BatchNorm2d(out_channels)));
+                       BatchNorm2d(out_channels)));
   }
 }
 
@@ -37,7 +37,7 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
 ResNetImpl::ResNetImpl(const ResNetOptions& options) {
   namespace nn = torch::nn;
   conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  bn1_ = register_module("bn1", BatchNorm2d(64));
   int64_t in_channels = 64;
   int64_t dilation = 1;
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -66,7 +66,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) {
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* conv = m->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<BatchNorm2d>()) {
       bn->weight.fill_(1.0);
       bn->bias.zero_();
     }

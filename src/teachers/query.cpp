@@ -6,12 +6,18 @@
 #include <mutex>
 #include <thread>
 
+#include "core/error.h"
+
 namespace segtransfer {
 
 QueryReport run_query(Teacher& teacher, const SegDataset& images, const PredictionStore& store,
-                      const QueryProgress& progress) {
+                      const QueryProgress& progress, int shard, int shards) {
+  if (shards < 1 || shard < 0 || shard >= shards)
+    throw Error(fmt::format("query shard {} of {} is not a valid share", shard, shards));
   const auto start = std::chrono::steady_clock::now();
-  const int64_t total = static_cast<int64_t>(images.size());
+  std::vector<size_t> mine;  // this process's images
+  for (size_t i = static_cast<size_t>(shard); i < images.size(); i += static_cast<size_t>(shards)) mine.push_back(i);
+  const int64_t total = static_cast<int64_t>(mine.size());
   const int64_t requests_before = teacher.requests();
   QueryReport report;
   report.images = total;
@@ -23,12 +29,13 @@ QueryReport run_query(Teacher& teacher, const SegDataset& images, const Predicti
 
   auto worker = [&] {
     for (int64_t i = next++; i < total && !stop; i = next++) {
-      const SampleFiles& files = images.files()[static_cast<size_t>(i)];
+      const size_t index = mine[static_cast<size_t>(i)];
+      const SampleFiles& files = images.files()[index];
       try {
         if (store.has_valid_entry(files.stem)) {
           ++skipped;
         } else {
-          const cv::Mat image = images.read_image(static_cast<size_t>(i));
+          const cv::Mat image = images.read_image(index);
           store.put(files.stem, teacher.ask(image, files.stem));
           ++stored;
         }
@@ -59,7 +66,7 @@ QueryReport run_query(Teacher& teacher, const SegDataset& images, const Predicti
   report.skipped = skipped;
   report.stored = stored;
   report.requests = teacher.requests() - requests_before;
-  for (const auto& f : images.files()) report.stored_bytes += store.entry_bytes(f.stem);
+  for (size_t index : mine) report.stored_bytes += store.entry_bytes(images.files()[index].stem);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

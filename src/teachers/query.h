@@ -13,7 +13,7 @@
 namespace segtransfer {
 
 struct QueryReport {
-  int64_t images = 0;   // in the dataset
+  int64_t images = 0;   // in the dataset (in this process's share of it)
   int64_t skipped = 0;  // already stored and verified
   int64_t stored = 0;   // asked and stored by this run
   std::vector<std::string> failures;  // "stem: reason" for answers that were rejected
@@ -29,7 +29,8 @@ using QueryProgress = std::function<void(int64_t done, int64_t total)>;
 // with up to teacher.max_concurrency() requests in flight. A malformed answer
 // fails its image (listed in the report) and the query goes on; TeacherUnavailable
 // stops it (entries stored so far stay valid) and is rethrown.
+// Data-parallel: process `shard` of `shards` asks for images i with i % shards == shard.
 QueryReport run_query(Teacher& teacher, const SegDataset& images, const PredictionStore& store,
-                      const QueryProgress& progress = nullptr);
+                      const QueryProgress& progress = nullptr, int shard = 0, int shards = 1);
 
 }  // namespace segtransfer

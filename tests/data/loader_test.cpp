@@ -134,6 +134,27 @@ TEST(Loader, EachEpochIsAPermutationAndEpochsDiffer) {
   EXPECT_NE(DataLoader::make_batch(*dataset, options, 0).indices, std::vector<size_t>(sequence.begin(), sequence.begin() + 4));
 }
 
+TEST(Loader, ShardsTogetherAreTheBatchOfOneProcess) {
+  TempDir dir;
+  auto dataset = make_dataset(write_samples(dir, 6, {40, 24}));
+  LoaderOptions whole = augmenting_options(0), share = augmenting_options(0);
+  whole.batch_size = 4;
+  share.batch_size = 2;
+  share.shards = 2;
+  for (int64_t k = 0; k < 3; ++k) {
+    const Batch all = DataLoader::make_batch(*dataset, whole, k);
+    share.shard = 0;
+    const Batch first = DataLoader::make_batch(*dataset, share, k);
+    share.shard = 1;
+    const Batch second = DataLoader::make_batch(*dataset, share, k);
+    EXPECT_TRUE(torch::equal(torch::cat({first.image, second.image}), all.image));
+    EXPECT_TRUE(torch::equal(torch::cat({first.label, second.label}), all.label));
+  }
+  share.shard = 2;
+  EXPECT_TRUE(segtransfer::testing::contains(
+      segtransfer::testing::error_of([&] { DataLoader::make_batch(*dataset, share, 0); }), "shard 2 of 2"));
+}
+
 TEST(Loader, ResumingAtABatchGivesThatBatch) {
   TempDir dir;
   auto dataset = make_dataset(write_samples(dir, 6, {40, 24}));

@@ -46,7 +46,7 @@ TEST(ESPNet, ReferenceParameterNames) {
   EXPECT_EQ(shape_of(*model, "up_l2.1.bn.weight"), (std::vector<int64_t>{19}));
   EXPECT_EQ(shape_of(*model, "classifier.weight"), (std::vector<int64_t>{19, 19, 2, 2}));
   EXPECT_EQ(model->named_parameters().find("encoder.level3.8.c1.conv.weight"), nullptr);  // q = 8 blocks
-  EXPECT_DOUBLE_EQ(model->named_modules()["br"]->as<torch::nn::BatchNorm2d>()->options.eps(), 1e-3);
+  EXPECT_DOUBLE_EQ(model->named_modules()["br"]->as<segtransfer::BatchNorm2d>()->options.eps(), 1e-3);
 }
 
 TEST(ESPNet, FullResolutionLogitsAndStride8Features) {

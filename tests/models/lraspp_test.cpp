@@ -36,8 +36,8 @@ TEST(LRASPP, LastStageIsDilatedNotStrided) {
   EXPECT_EQ(depthwise.stride()->at(0), 1);
   EXPECT_EQ(depthwise.dilation()->at(0), 2);
   EXPECT_EQ(c10::get<torch::ExpandingArray<2>>(depthwise.padding())->at(0), 4);
-  EXPECT_DOUBLE_EQ(modules["backbone.0.1"]->as<torch::nn::BatchNorm2d>()->options.eps(), 1e-3);
-  EXPECT_DOUBLE_EQ(modules["classifier.cbr.1"]->as<torch::nn::BatchNorm2d>()->options.eps(), 1e-5);
+  EXPECT_DOUBLE_EQ(modules["backbone.0.1"]->as<segtransfer::BatchNorm2d>()->options.eps(), 1e-3);
+  EXPECT_DOUBLE_EQ(modules["classifier.cbr.1"]->as<segtransfer::BatchNorm2d>()->options.eps(), 1e-5);
 }
 
 TEST(LRASPP, StridesOfLogitsAndFeatures) {

@@ -1,0 +1,42 @@
+// BatchNorm2d whose training statistics can be taken over the batches of every
+// data-parallel process (synchronised BatchNorm). Parameter and buffer names are
+// torch.nn.BatchNorm2d's (weight, bias, running_mean, running_var,
+// num_batches_tracked), so state_dicts load either way. Written as its own module
+// rather than derived from torch::nn::BatchNorm2dImpl: Debian's LibTorch does not
+// export the base template's virtual members that a derived class links against.
+#pragma once
+#include <torch/nn/cloneable.h>
+#include <torch/nn/options/batchnorm.h>
+
+#include <functional>
+
+namespace segtransfer {
+
+// A differentiable sum of a tensor over every process of a run (engine/distributed.h
+// makes one over c10d); its gradient is the same sum of the gradients.
+using ReplicaSum = std::function<torch::Tensor(const torch::Tensor&)>;
+
+class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
+ public:
+  explicit BatchNorm2dImpl(const torch::nn::BatchNorm2dOptions& options);
+  BatchNorm2dImpl(int64_t num_features) : BatchNorm2dImpl(torch::nn::BatchNorm2dOptions(num_features)) {}
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  // torch.nn.BatchNorm2d's forward, except in training with a replica sum set:
+  // then mean and variance are those of the union of every process's batch.
+  torch::Tensor forward(const torch::Tensor& input);
+  // Empty: statistics of this process's batch only (the default).
+  void synchronise_with(ReplicaSum sum) { replica_sum_ = std::move(sum); }
+
+  torch::nn::BatchNorm2dOptions options;
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+ private:
+  ReplicaSum replica_sum_;
+};
+TORCH_MODULE(BatchNorm2d);
+
+// Sets (or, with an empty sum, clears) the replica sum of every BatchNorm2d in `module`.
+void synchronise_batch_norm(torch::nn::Module& module, const ReplicaSum& sum);
+
+}  // namespace segtransfer
