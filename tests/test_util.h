@@ -1,5 +1,6 @@
 // Helpers shared by the tests: a self-removing temporary folder, error capture, tensor shapes.
 #pragma once
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -46,6 +47,24 @@ std::string error_of(F&& f) {
   ADD_FAILURE() << "no Error thrown";
   return "";
 }
+
+// The CLI run with `args` (stdout and stderr together) and its exit code.
+struct CliResult {
+  int code = -1;
+  std::string output;
+};
+#ifdef SEGTRANSFER_CLI_PATH
+inline CliResult run_cli(const std::string& args) {
+  const std::string cmd = std::string(SEGTRANSFER_CLI_PATH) + " " + args + " 2>&1";
+  CliResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+#endif
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -7,25 +7,12 @@
 #include "core/atomic_file.h"
 #include "test_util.h"
 
+using segtransfer::testing::CliResult;
+using segtransfer::testing::run_cli;
 using segtransfer::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct CliResult {
-  int code;
-  std::string output;  // stdout + stderr
-};
-
-CliResult run_cli(const std::string& args) {
-  std::string cmd = std::string(SEGTRANSFER_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 void write_tiny_gta(const fs::path& root, int count) {
   fs::create_directories(root / "images");

@@ -25,6 +25,8 @@ namespace segtransfer {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CliResult;
+using testing::run_cli;
 using testing::TempDir;
 
 // GTA5 layout, every pixel labelled (road / sky / car ids) so that each process's
@@ -46,22 +48,6 @@ void write_tiny_gta(const fs::path& root, int count) {
     cv::imwrite((root / "images" / name).string(), image);
     cv::imwrite((root / "labels" / name).string(), label);
   }
-}
-
-struct CliResult {
-  int code = -1;
-  std::string output;
-};
-
-CliResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(SEGTRANSFER_CLI_PATH) + " " + args + " 2>&1";
-  CliResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
 }
 
 std::string train_args(const fs::path& data, const fs::path& out, int batch, int iterations) {
