@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
+#include "models/inference_fusion.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "engine/runtime.h"
@@ -32,6 +33,7 @@ void add_eval_command(CLI::App& app) {
     configure_threads(cfg.train.threads);
     torch::Device device = resolve_device(cfg.device);
     auto model = load_trained_model(cfg, args->config.run_dir, args->weights, device);
+    fold_batch_norm(*model);  // inference only from here: one pass fewer per BatchNorm
     auto dataset = open_dataset(cfg.data.val);
     if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
     EvalResult r = evaluate(*model, *dataset, cfg.eval, cfg.data, device, [](size_t done, size_t total) {

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
+#include "models/inference_fusion.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/dataset.h"
@@ -52,6 +53,7 @@ void add_predict_command(CLI::App& app) {
     configure_threads(cfg.train.threads);
     torch::Device device = resolve_device(cfg.device);
     auto model = load_trained_model(cfg, args->config.run_dir, args->weights, device);
+    fold_batch_norm(*model);  // inference only from here: one pass fewer per BatchNorm
     LabelSpace space = model_label_space(cfg);
     if (space.num_classes() != cfg.model.num_classes)
       throw Error("the model predicts " + std::to_string(cfg.model.num_classes) + " classes but its label space " +

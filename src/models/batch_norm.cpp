@@ -22,11 +22,16 @@ void BatchNorm2dImpl::reset() {
 void BatchNorm2dImpl::pretty_print(std::ostream& stream) const {
   stream << "BatchNorm2d(" << options.num_features() << ", eps=" << options.eps()
          << ", momentum=" << options.momentum().value_or(-1) << ", affine=" << options.affine()
-         << ", track_running_stats=" << options.track_running_stats() << (replica_sum_ ? ", synchronised" : "") << ")";
+         << ", track_running_stats=" << options.track_running_stats() << (replica_sum_ ? ", synchronised" : "")
+         << (folded_ ? ", folded" : "") << ")";
 }
 
 torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() == 4, "BatchNorm2d expects a 4-D input, got ", input.dim(), "-D");
+  if (folded_) {
+    TORCH_CHECK(!is_training(), "BatchNorm2d was folded into its convolution for inference: it cannot train");
+    return input;
+  }
   TORCH_CHECK(options.momentum().has_value(), "BatchNorm2d needs a momentum (cumulative averages are not supported)");
   const double momentum = *options.momentum();
   const bool batch_statistics = is_training() || !options.track_running_stats();

@@ -27,12 +27,17 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   torch::Tensor forward(const torch::Tensor& input);
   // Empty: statistics of this process's batch only (the default).
   void synchronise_with(ReplicaSum sum) { replica_sum_ = std::move(sum); }
+  // After models/inference_fusion.h has folded this layer into the convolution
+  // before it, forward passes its input through (eval mode only).
+  void mark_folded() { folded_ = true; }
+  bool folded() const { return folded_; }
 
   torch::nn::BatchNorm2dOptions options;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
   ReplicaSum replica_sum_;
+  bool folded_ = false;
 };
 TORCH_MODULE(BatchNorm2d);
 

@@ -1,6 +1,6 @@
 // `segtransfer query` killed mid-run (SIGKILL, as a crash or a pre-empted job
 // ends) and started again: the second run asks only what the first did not
-// store, and every entry in the store verifies.
+// store, and every entry in the store verifies. Also: the query sharded over two ranks.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -145,6 +145,50 @@ TEST(QueryKill, AKilledQueryResumesAskingOnlyWhatIsMissing) {
   }
   for (const auto& e : fs::directory_iterator(dir / "store"))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// Two processes started as a launcher starts them (RANK, WORLD_SIZE, MASTER_*):
+// together they ask for every image exactly once, and rank 0 reports the totals.
+TEST(QueryShards, TwoRanksAskEveryImageOnce) {
+  TempDir dir;
+  fs::create_directories(dir / "target" / "images");
+  for (int i = 0; i < kImages; ++i)
+    cv::imwrite((dir / "target" / "images" / fmt::format("im{:02d}.png", i)).string(),
+                cv::Mat(12, 16, CV_8UC3, cv::Scalar(i, 0, 0)));
+  SlowBlackBox box;
+  write_text_atomically(dir / "query.yaml",
+                        fmt::format("data: {{target: {{type: folder, root: {}, label_space: camvid11}}}}\n"
+                                    "model: {{num_classes: {}}}\n"
+                                    "teacher: {{type: http, url: '{}', concurrency: {}, timeout_s: 5}}\n"
+                                    "store: {{path: {}, top_k: 2}}\ntrain: {{threads: 1}}\n",
+                                    (dir / "target").string(), kClasses, box.url(), kConcurrency,
+                                    (dir / "store").string()));
+  const std::string port = std::to_string(29900 + ::getpid() % 90);
+  std::vector<pid_t> ranks;
+  for (int rank = 0; rank < 2; ++rank) {
+    for (const auto& [k, v] : std::map<std::string, std::string>{{"RANK", std::to_string(rank)}, {"WORLD_SIZE", "2"},
+                                                                 {"LOCAL_RANK", std::to_string(rank)},
+                                                                 {"LOCAL_WORLD_SIZE", "2"},
+                                                                 {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}})
+      ::setenv(k.c_str(), v.c_str(), 1);
+    ranks.push_back(spawn_query(dir / "query.yaml", dir / fmt::format("rank{}.log", rank)));
+  }
+  for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(k);
+  for (int rank = 0; rank < 2; ++rank) {
+    int status = 0;
+    waitpid(ranks[rank], &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << read_text_file(dir / fmt::format("rank{}.log", rank));
+  }
+  const auto asked = box.asked();
+  ASSERT_EQ(asked.size(), static_cast<size_t>(kImages));
+  for (const auto& [stem, n] : asked) EXPECT_EQ(n, 1) << stem;
+  const std::string log0 = read_text_file(dir / "rank0.log");
+  EXPECT_NE(log0.find(fmt::format("query: {} images: 0 already stored, {} asked and stored", kImages, kImages)),
+            std::string::npos)
+      << log0;
+  const auto store = PredictionStore::open((dir / "store").string());
+  for (int i = 0; i < kImages; ++i) EXPECT_TRUE(store.has_valid_entry(fmt::format("im{:02d}", i)));
 }
 
 }  // namespace

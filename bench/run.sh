@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The performance table of docs/performance.md, every figure taken in this one run:
+# training throughput of segtransfer vs the PyTorch reference (bench/python_ref,
+# same libtorch) for the source-only and CoRTe steps, loader stall, achieved GFLOP/s
+# of the student's forward + backward against a large matmul, an operator profile,
+# inference latency of students and teachers, peak memory, crop/batch scaling (and
+# its PNG). Prints the Markdown table; keeps every raw result under $OUT.
+#   THREADS (default 2)  ITERATIONS (default 200)  WARMUP (default 50)  OUT (default runs/bench)
+#   SKIP_PYTHON=1: no PyTorch side (its rows say so)
+# Takes ~25 minutes on the 2-core machine. Run it on an otherwise idle machine:
+# anything else on the cores (a build, another run) shows up in every figure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ST=${SEGTRANSFER:-build/segtransfer}
+PERF=${SEGTRANSFER_PERF:-build/segtransfer_perf}
+THREADS=${THREADS:-2}
+ITERATIONS=${ITERATIONS:-200}
+WARMUP=${WARMUP:-50}
+OUT=${OUT:-runs/bench}
+PY=/usr/bin/python3  # Debian's interpreter: python3-torch lives there, not in a pyenv/venv
+start=$(date +%s)
+
+if [ -z "${SKIP_PYTHON:-}" ]; then
+  missing=()
+  for p in python3-torch python3-torchvision python3-opencv python3-numpy; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "run.sh: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+fi
+bash bench/synth_black_box.sh >&2
+mkdir -p "$OUT/perf"
+
+# 1. Micro-measurements, one process per case (peak memory is the case's own).
+$PERF --benchmark_list_tests | while read -r name; do
+  file="$OUT/perf/$(echo "$name" | tr '/:' '__').json"
+  [ -n "${REUSE:-}" ] && [ -f "$file" ] && continue
+  echo "run.sh: $name" >&2
+  BENCH_THREADS=$THREADS $PERF --benchmark_filter="^${name}\$" --benchmark_out="$file.tmp" \
+    --benchmark_out_format=json > /dev/null
+  mv "$file.tmp" "$file"
+done
+$PERF --scaling-plot "$OUT/scaling.png" "$OUT"/perf/scaling_*.json
+
+# 2. Training steps, segtransfer and PyTorch alternately, same data, batch, crop and threads.
+train_cpp() {  # method config extra-sets...
+  local method=$1 config=$2; shift 2
+  local run="$OUT/cpp_$method"
+  rm -rf "$run"
+  echo "run.sh: segtransfer $method" >&2
+  $ST train -c "$config" -o "$run" --set train.iterations=$ITERATIONS --set train.threads=$THREADS \
+    --set train.log_every=$WARMUP --set train.eval_every=100000 --set train.checkpoint_every=100000 "$@" > "$run.log" 2>&1
+  $PY bench/python_ref/cpp_metrics.py "$run" --warmup "$WARMUP" --method "$method" > "$OUT/cpp_$method.json"
+}
+train_python() {  # method extra-args...
+  local method=$1; shift
+  if [ -n "${SKIP_PYTHON:-}" ]; then rm -f "$OUT/python_$method.json"; return; fi
+  echo "run.sh: pytorch $method" >&2
+  $PY bench/python_ref/train_ref.py --method "$method" --data data/synth --iterations "$ITERATIONS" \
+    --warmup "$WARMUP" --batch 8 --crop 192x128 --threads "$THREADS" --workers 1 --seed 0 "$@" \
+    > "$OUT/python_$method.json" 2> "$OUT/python_$method.log"
+}
+train_cpp source_only configs/synth_source_only.yaml
+train_python source_only
+train_cpp corte configs/synth_corte.yaml --set store.path=runs/synth_store --set corte.diagnostics_every=0
+train_python corte --store runs/synth_store
+
+$PY bench/perf_table.py "$OUT" --threads "$THREADS" --minutes "$(( ($(date +%s) - start + 59) / 60 ))" | tee "$OUT/table.md"
+echo "run.sh: wrote $OUT/table.md and $OUT/scaling.png" >&2
