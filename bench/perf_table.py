@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import platform
+import re
 from pathlib import Path
 
 
@@ -19,7 +20,12 @@ def perf_results(out):
     results = {}
     for f in sorted((out / "perf").glob("*.json")):
         for run in json.loads(f.read_text())["benchmarks"]:
-            results[run["name"]] = run
+            if run.get("run_type") == "aggregate" and run.get("aggregate_name") != "median":
+                continue  # repeated cases: their median
+            # Google Benchmark appends the run settings ("/min_time:3.000", "/iterations:10", "/repeats:5").
+            key = re.sub(r"/(min_time|iterations|repeats):[^/]*", "", run.get("run_name", run["name"]))
+            run["key"] = key
+            results[key] = run
     return results
 
 
@@ -51,34 +57,41 @@ def main():
     say("**Training** (synthetic benchmark, LR-ASPP MobileNetV3-Small, batch 8 of 192×128 crops, one loader "
         "worker; steady state after warm-up; PyTorch = `bench/python_ref/train_ref.py` on the same libtorch)")
     say("")
-    say("| step | segtransfer img/s | PyTorch img/s | ratio (goal ≥ 1.3) | loader wait: segtransfer / PyTorch (goal < 5%) "
-        "| peak RSS MiB: segtransfer / PyTorch | ratio (goal ≤ 0.8) |")
-    say("|---|---:|---:|---:|---:|---:|---:|")
+    say("| step | segtransfer img/s | PyTorch img/s | ratio (goal ≥ 1.3) | PyTorch channels-last img/s | ratio "
+        "| loader wait: segtransfer / PyTorch (goal < 5%) | peak RSS MiB: segtransfer / PyTorch | ratio (goal ≤ 0.8) |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for method in ("source_only", "corte"):
         cpp, py = load(out / f"cpp_{method}.json"), load(out / f"python_{method}.json")
+        py_cl = load(out / f"python_{method}_channels_last.json")
+        cl = (f"{py_cl['images_per_s']:.1f} | {cpp['images_per_s'] / py_cl['images_per_s']:.2f}×" if py_cl and cpp
+              else "not run | -")
         if not cpp:
             continue
         if py:
             ratio = cpp["images_per_s"] / py["images_per_s"]
             memory = cpp["peak_rss_mib"] / py["peak_rss_mib"]
             say(f"| {method} | {cpp['images_per_s']:.1f} | {py['images_per_s']:.1f} | {ratio:.2f}× ({goal(ratio >= 1.3)}) "
-                f"| {100 * cpp['data_wait_share']:.1f}% ({goal(cpp['data_wait_share'] < 0.05)}) / "
+                f"| {cl} | {100 * cpp['data_wait_share']:.1f}% ({goal(cpp['data_wait_share'] < 0.05)}) / "
                 f"{100 * py['data_wait_share']:.1f}% | {cpp['peak_rss_mib']:.0f} / {py['peak_rss_mib']:.0f} "
                 f"| {memory:.2f} ({goal(memory <= 0.8)}) |")
         else:
-            say(f"| {method} | {cpp['images_per_s']:.1f} | not run | - | {100 * cpp['data_wait_share']:.1f}% | "
+            say(f"| {method} | {cpp['images_per_s']:.1f} | not run | - | - | - | {100 * cpp['data_wait_share']:.1f}% | "
                 f"{cpp['peak_rss_mib']:.0f} / - | - |")
     say("")
 
     step = perf.get("train_step/lraspp_mobilenet_v3_small/192x128/batch:8")
-    mm = perf.get("matmul/2048")
+    mm = perf.get("matmul/2048") or perf.get("matmul/2048/2048")
+    conv_gemm = perf.get("conv1x1_gemm")
     if step and mm:
-        share = step["gflops"] / mm["gflops"]
+        limit = max(mm["gflops"], conv_gemm["gflops"] if conv_gemm else 0)
+        share = step["gflops"] / limit
         say("**Compute** (the same step on random tensors, no loader: forward + CE + backward + AdamW + EMA update)")
         say("")
-        say("| GEMM 2048² GFLOP/s | step ms | forward | backward | AdamW | EMA | forward+backward GFLOP/s | share of GEMM |")
-        say("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        say(f"| {mm['gflops']:.1f} | {step['step_ms']:.1f} | {step['forward_ms']:.1f} | {step['backward_ms']:.1f} "
+        say("| GEMM 2048² GFLOP/s (OpenBLAS) | same MACs as a 1×1 conv (oneDNN) | step ms | forward | backward | AdamW | EMA "
+            "| forward+backward GFLOP/s | share of the faster GEMM |")
+        say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        conv_gflops = f"{conv_gemm['gflops']:.1f}" if conv_gemm else "not run"
+        say(f"| {mm['gflops']:.1f} | {conv_gflops} | {step['step_ms']:.1f} | {step['forward_ms']:.1f} | {step['backward_ms']:.1f} "
             f"| {step['optimiser_ms']:.1f} | {step['ema_ms']:.1f} | {step['gflops']:.1f} | {100 * share:.0f}% |")
         cl = perf.get("train_step_channels_last/lraspp_mobilenet_v3_small/192x128/batch:8")
         if cl:
@@ -117,15 +130,15 @@ def main():
     say("")
 
     scaling = sorted((r for n, r in perf.items() if n.startswith("scaling/")),
-                     key=lambda r: (int(r["name"].split("batch:")[1]), int(r["name"].split("crop:")[1].split("/")[0])))
+                     key=lambda r: (int(r["key"].split("batch:")[1]), int(r["key"].split("crop:")[1].split("/")[0])))
     if scaling:
         say("**Scaling** (training step of the student on random tensors; plot: `scaling.png`)")
         say("")
         say("| crop | batch | step ms | images/s | peak RSS MiB |")
         say("|---|---:|---:|---:|---:|")
         for r in scaling:
-            crop = r["name"].split("crop:")[1].split("/")[0]
-            say(f"| {crop}×{crop} | {r['name'].split('batch:')[1]} | {r['step_ms']:.0f} | {r['images_per_s']:.2f} "
+            crop = r["key"].split("crop:")[1].split("/")[0]
+            say(f"| {crop}×{crop} | {r['key'].split('batch:')[1]} | {r['step_ms']:.0f} | {r['images_per_s']:.2f} "
                 f"| {r['peak_rss_mib']:.0f} |")
     print("\n".join(lines))
 

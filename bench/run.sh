@@ -56,18 +56,22 @@ train_cpp() {  # method config extra-sets...
     --set train.log_every=$WARMUP --set train.eval_every=100000 --set train.checkpoint_every=100000 "$@" > "$run.log" 2>&1
   $PY bench/python_ref/cpp_metrics.py "$run" --warmup "$WARMUP" --method "$method" > "$OUT/cpp_$method.json"
 }
-train_python() {  # method extra-args...
-  local method=$1; shift
-  if [ -n "${SKIP_PYTHON:-}" ]; then rm -f "$OUT/python_$method.json"; return; fi
-  echo "run.sh: pytorch $method" >&2
+train_python() {  # result-name method extra-args...
+  local name=$1 method=$2; shift 2
+  if [ -n "${SKIP_PYTHON:-}" ]; then rm -f "$OUT/python_$name.json"; return; fi
+  echo "run.sh: pytorch $name" >&2
   $PY bench/python_ref/train_ref.py --method "$method" --data data/synth --iterations "$ITERATIONS" \
     --warmup "$WARMUP" --batch 8 --crop 192x128 --threads "$THREADS" --workers 1 --seed 0 "$@" \
-    > "$OUT/python_$method.json" 2> "$OUT/python_$method.log"
+    > "$OUT/python_$name.json" 2> "$OUT/python_$name.log"
 }
 train_cpp source_only configs/synth_source_only.yaml
-train_python source_only
+# segtransfer trains channels-last by default (train.channels_last); the PyTorch peer is
+# measured as users write it (NCHW) and with the same switch (--channels-last).
+train_python source_only source_only
+train_python source_only_channels_last source_only --channels-last
 train_cpp corte configs/synth_corte.yaml --set store.path=runs/synth_store --set corte.diagnostics_every=0
-train_python corte --store runs/synth_store
+train_python corte corte --store runs/synth_store
+train_python corte_channels_last corte --store runs/synth_store --channels-last
 
 $PY bench/perf_table.py "$OUT" --threads "$THREADS" --minutes "$(( ($(date +%s) - start + 59) / 60 ))" | tee "$OUT/table.md"
 echo "run.sh: wrote $OUT/table.md and $OUT/scaling.png" >&2

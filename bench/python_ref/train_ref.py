@@ -445,6 +445,8 @@ class Corte:
         self.ema_momentum = 0.999
         # ema.cpp: a copy of the student in eval mode, never trained.
         self.ema = lraspp_mobilenet_v3_small(self.num_classes)
+        if args.channels_last:
+            self.ema = self.ema.to(memory_format=torch.channels_last)
         self.ema.load_state_dict(model.state_dict())
         self.ema.eval()
         self.ema.requires_grad_(False)
@@ -608,6 +610,8 @@ def main():
     p.add_argument("--log-every", type=int, default=10, help="progress line on stderr every N iterations (0 = off)")
     p.add_argument("--loader", choices=["endless", "epoch"], default="endless",
                    help="endless: one RandomSampler over all iterations; epoch: shuffle=True, restarted per epoch")
+    p.add_argument("--channels-last", action="store_true",
+                   help="model (and the EMA copy) in torch.channels_last, as segtransfer's train.channels_last")
     p.add_argument("--foreach", action="store_true", help="AdamW(foreach=True) (PyTorch's CPU default is off)")
     p.add_argument("--malloc", choices=["segtransfer", "default"], default="segtransfer",
                    help="segtransfer (default): the glibc mallopt settings segtransfer's main() applies "
@@ -640,6 +644,8 @@ def main():
     loader, next_batch = make_loader(dataset, args, args.iterations)
 
     model = lraspp_mobilenet_v3_small(NUM_CLASSES)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = make_optimizer(model, args)
     n_params = sum(p.numel() for p in model.parameters())
@@ -698,6 +704,7 @@ def main():
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "loader": args.loader,
+        "channels_last": args.channels_last,
         "malloc": args.malloc,
     }
     print(json.dumps(result), flush=True)

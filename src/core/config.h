@@ -68,6 +68,7 @@ struct TrainSpec {
   uint64_t seed = 0;
   int threads = 0;  // intra-op threads; 0 = all cores
   int workers = 2, prefetch = 4;
+  bool channels_last = true;  // weights in NHWC layout (convolutions then run in oneDNN's native layout)
 };
 
 struct EvalSpec {

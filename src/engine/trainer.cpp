@@ -98,6 +98,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     spdlog::info("model.init {}: {}", cfg.model.init, report.summary());
   }
   model->to(device);
+  if (cfg.train.channels_last) use_channels_last(*model);
   model->train();
   if (group) group->synchronise_batch_norm(*model);
   auto optimizer = make_optimizer(cfg.optim, *model);

@@ -75,4 +75,10 @@ int64_t count_parameters(torch::nn::Module& module) {
   return total;
 }
 
+void use_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
 }  // namespace segtransfer

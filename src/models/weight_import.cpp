@@ -130,7 +130,7 @@ ImportReport import_state_dict(torch::nn::Module& module, const std::string& pat
 
 void save_state_dict(torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, at::Tensor> state;
-  for (const auto& [name, tensor] : module_tensors(module)) state.insert(name, tensor.detach().to(torch::kCPU));
+  for (const auto& [name, tensor] : module_tensors(module)) state.insert(name, tensor.detach().to(torch::kCPU).contiguous());  // plain NCHW files, whatever the training layout
   const std::vector<char> bytes = torch::pickle_save(state);
   write_atomically(path, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp, std::ios::binary);

@@ -89,20 +89,24 @@ int entries_in(const fs::path& store) {
   return n;
 }
 
-TEST(QueryKill, AKilledQueryResumesAskingOnlyWhatIsMissing) {
-  TempDir dir;
+// kImages target images (image i's first pixel is i) and a query config asking `url`.
+void write_query_fixture(const fs::path& dir, const std::string& url) {
   fs::create_directories(dir / "target" / "images");
   for (int i = 0; i < kImages; ++i)
     cv::imwrite((dir / "target" / "images" / fmt::format("im{:02d}.png", i)).string(),
                 cv::Mat(12, 16, CV_8UC3, cv::Scalar(i, 0, 0)));
-  SlowBlackBox box;
   write_text_atomically(dir / "query.yaml",
                         fmt::format("data: {{target: {{type: folder, root: {}, label_space: camvid11}}}}\n"
                                     "model: {{num_classes: {}}}\n"
                                     "teacher: {{type: http, url: '{}', concurrency: {}, timeout_s: 5}}\n"
                                     "store: {{path: {}, top_k: 2}}\ntrain: {{threads: 1}}\n",
-                                    (dir / "target").string(), kClasses, box.url(), kConcurrency,
-                                    (dir / "store").string()));
+                                    (dir / "target").string(), kClasses, url, kConcurrency, (dir / "store").string()));
+}
+
+TEST(QueryKill, AKilledQueryResumesAskingOnlyWhatIsMissing) {
+  TempDir dir;
+  SlowBlackBox box;
+  write_query_fixture(dir.path(), box.url());
 
   const pid_t first = spawn_query(dir / "query.yaml", dir / "first.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -151,18 +155,8 @@ TEST(QueryKill, AKilledQueryResumesAskingOnlyWhatIsMissing) {
 // together they ask for every image exactly once, and rank 0 reports the totals.
 TEST(QueryShards, TwoRanksAskEveryImageOnce) {
   TempDir dir;
-  fs::create_directories(dir / "target" / "images");
-  for (int i = 0; i < kImages; ++i)
-    cv::imwrite((dir / "target" / "images" / fmt::format("im{:02d}.png", i)).string(),
-                cv::Mat(12, 16, CV_8UC3, cv::Scalar(i, 0, 0)));
   SlowBlackBox box;
-  write_text_atomically(dir / "query.yaml",
-                        fmt::format("data: {{target: {{type: folder, root: {}, label_space: camvid11}}}}\n"
-                                    "model: {{num_classes: {}}}\n"
-                                    "teacher: {{type: http, url: '{}', concurrency: {}, timeout_s: 5}}\n"
-                                    "store: {{path: {}, top_k: 2}}\ntrain: {{threads: 1}}\n",
-                                    (dir / "target").string(), kClasses, box.url(), kConcurrency,
-                                    (dir / "store").string()));
+  write_query_fixture(dir.path(), box.url());
   const std::string port = std::to_string(29900 + ::getpid() % 90);
   std::vector<pid_t> ranks;
   for (int rank = 0; rank < 2; ++rank) {

@@ -30,6 +30,31 @@ TEST(Ema, FollowsTheMomentumSchedule) {
   EXPECT_FALSE(e.requires_grad());
 }
 
+// A channels-last student gets a channels-last EMA with the same values, and the
+// network computes the same logits in either layout.
+TEST(Ema, KeepsTheStudentsChannelsLastLayout) {
+  torch::manual_seed(0);
+  auto student = make_model("lraspp_mobilenet_v3_small", 3);
+  student->eval();
+  const auto input = torch::randn({1, 3, 64, 96});
+  torch::Tensor nchw;
+  {
+    torch::NoGradGuard g;
+    nchw = student->forward(input);
+  }
+  use_channels_last(*student);
+  const auto weight = student->parameters()[0];
+  ASSERT_EQ(weight.dim(), 4);
+  EXPECT_TRUE(weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EmaModel ema("lraspp_mobilenet_v3_small", *student, torch::kCPU);
+  const auto e = ema.model().parameters()[0];
+  EXPECT_TRUE(e.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(e, weight));
+  torch::NoGradGuard g;
+  EXPECT_LE((student->forward(input) - nchw).abs().max().item<double>(), 1e-4);
+  EXPECT_LE((ema.model().forward(input) - nchw).abs().max().item<double>(), 1e-4);
+}
+
 TEST(ClassMix, MaskTakesHalfOfThePresentClassesAndMixesLabelsConsistently) {
   auto labels = torch::tensor({0, 0, 1, 1, 2, 2, 3, 255}).view({2, 4});
   std::mt19937_64 rng(5);

@@ -13,6 +13,8 @@ EmaModel::EmaModel(const std::string& name, SegmentationModelImpl& model, torch:
   ema_params_ = ema_->parameters();
   ema_buffers_ = ema_->buffers();
   for (size_t i = 0; i < ema_params_.size(); ++i) {
+    // The student's layout (channels-last or not), so that the update and the EMA's forward match it.
+    ema_params_[i].set_data(ema_params_[i].contiguous(src_p[i].suggest_memory_format()));
     ema_params_[i].copy_(src_p[i]);
     ema_params_[i].set_requires_grad(false);
   }
