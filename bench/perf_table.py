@@ -8,11 +8,22 @@ import datetime
 import json
 import platform
 import re
+import statistics
 from pathlib import Path
 
 
 def load(path):
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_repeats(out, stem):
+    """The median (per field) of OUT/STEM_r*.json, with the list of images/s; None without any."""
+    runs = [json.loads(f.read_text()) for f in sorted(out.glob(f"{stem}_r*.json"))]
+    if not runs:
+        return None
+    median = {k: statistics.median(r[k] for r in runs) for k in ("images_per_s", "data_wait_share", "peak_rss_mib")}
+    median["all_images_per_s"] = [r["images_per_s"] for r in runs]
+    return median
 
 
 def perf_results(out):
@@ -61,8 +72,8 @@ def main():
         "| loader wait: segtransfer / PyTorch (goal < 5%) | peak RSS MiB: segtransfer / PyTorch | ratio (goal ≤ 0.8) |")
     say("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for method in ("source_only", "corte"):
-        cpp, py = load(out / f"cpp_{method}.json"), load(out / f"python_{method}.json")
-        py_cl = load(out / f"python_{method}_channels_last.json")
+        cpp, py = load_repeats(out, f"cpp_{method}"), load_repeats(out, f"python_{method}")
+        py_cl = load_repeats(out, f"python_{method}_channels_last")
         cl = (f"{py_cl['images_per_s']:.1f} | {cpp['images_per_s'] / py_cl['images_per_s']:.2f}×" if py_cl and cpp
               else "not run | -")
         if not cpp:
@@ -77,6 +88,13 @@ def main():
         else:
             say(f"| {method} | {cpp['images_per_s']:.1f} | not run | - | - | - | {100 * cpp['data_wait_share']:.1f}% | "
                 f"{cpp['peak_rss_mib']:.0f} / - | - |")
+    say("")
+    say("Medians of the repeats; every run's images/s, in order: " + "; ".join(
+        f"{side} {method}: " + ", ".join(f"{x:.1f}" for x in r["all_images_per_s"])
+        for method in ("source_only", "corte")
+        for side, r in (("segtransfer", load_repeats(out, f"cpp_{method}")), ("PyTorch", load_repeats(out, f"python_{method}")),
+                        ("PyTorch channels-last", load_repeats(out, f"python_{method}_channels_last")))
+        if r) + ".")
     say("")
 
     step = perf.get("train_step/lraspp_mobilenet_v3_small/192x128/batch:8")

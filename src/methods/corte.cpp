@@ -323,7 +323,8 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
   }
   std::vector<torch::Tensor> inputs;
   for (auto& v : views) inputs.push_back(opt_.strong_augment ? strong_augment(v.images, opt_.strong, rng) : v.images);
-  auto logits = student().forward(torch::cat(inputs));  // one forward for every view
+  // One forward for every view (no copy when there is only one).
+  auto logits = student().forward(inputs.size() == 1 ? inputs.front() : torch::cat(inputs));
   const int64_t b = images.size(0);
 
   torch::Tensor loss = torch::zeros({}, logits.options());
