@@ -2,11 +2,11 @@
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
-#include "models/inference_fusion.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "engine/runtime.h"
 #include "eval/evaluator.h"
+#include "models/inference_fusion.h"
 
 namespace segtransfer::cli {
 

@@ -4,7 +4,6 @@
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
-#include "models/inference_fusion.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/dataset.h"
@@ -12,6 +11,7 @@
 #include "data/synthetic.h"
 #include "engine/runtime.h"
 #include "eval/evaluator.h"
+#include "models/inference_fusion.h"
 
 namespace segtransfer::cli {
 namespace fs = std::filesystem;

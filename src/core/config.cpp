@@ -62,7 +62,7 @@ train:
   threads: 0               # intra-op threads; 0 = all cores
   workers: 2               # loader threads
   prefetch: 4              # batches kept ready
-  channels_last: true      # the student's weights in NHWC (channels-last) layout: ~10% faster CPU steps (docs/performance.md)
+  channels_last: true      # the student's weights in NHWC (channels-last) layout: faster CPU steps (docs/performance.md)
 distributed:               # data-parallel training; the process layout comes from RANK, WORLD_SIZE,
                            # LOCAL_RANK, MASTER_ADDR, MASTER_PORT (torchrun, Slurm) or train --nproc
   backend: auto            # auto (nccl on CUDA, else gloo) | gloo | nccl
