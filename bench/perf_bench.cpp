@@ -117,17 +117,14 @@ void conv1x1_gemm(benchmark::State& state) {
 // AdamW step, then the EMA update CoRTe and the mean-teacher methods make. Times of
 // each part and achieved GFLOP/s of forward + backward (3 × the forward's FLOPs:
 // the backward computes input and weight gradients, each as costly as the forward).
-// `channels_last`: weights and images in NHWC layout (oneDNN's native one), a
-// candidate optimisation measured against the default NCHW.
+// `channels_last`: weights and images in NHWC layout, as train.channels_last trains
+// (measured against NCHW).
 void train_step(benchmark::State& state, const std::string& model_name, int width, int height, int batch,
                 bool profile, bool channels_last = false) {
   torch::manual_seed(0);
   auto model = make_model(model_name, 19);
   model->train();
-  if (channels_last) {
-    for (auto& p : model->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-  }
+  if (channels_last) use_channels_last(*model);
   OptimSpec spec;
   spec.lr = 1e-3;
   auto optimizer = make_optimizer(spec, *model);
@@ -186,7 +183,7 @@ void train_step(benchmark::State& state, const std::string& model_name, int widt
 }
 
 // Forward latency of one image, eval mode, no autograd (`fused`: BatchNorm folded
-// into the convolutions, as `predict` and `export` run it).
+// into the convolutions, as `eval` and `predict` run it).
 void inference(benchmark::State& state, const std::string& model_name, int width, int height, bool fused) {
   torch::manual_seed(0);
   auto model = make_model(model_name, 19);
