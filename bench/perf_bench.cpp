@@ -13,7 +13,10 @@
 #include <numeric>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <unistd.h>
+#include <filesystem>
 #include <fstream>
 
 #include "data/dataset.h"
@@ -25,6 +28,7 @@
 #include "models/inference_fusion.h"
 #include "models/model.h"
 #include "models/model_flops.h"
+#include "models/onnx_export.h"
 
 namespace {
 
@@ -199,6 +203,30 @@ void inference(benchmark::State& state, const std::string& model_name, int width
   state.counters["peak_rss_mib"] = peak_resident_mib();
 }
 
+// The deployment path's latency: the student exported to ONNX (BatchNorm folded)
+// and run by OpenCV's DNN module on its own CPU backend, same threads as LibTorch.
+void inference_opencv_dnn(benchmark::State& state, const std::string& model_name, int width, int height) {
+  torch::manual_seed(0);
+  auto model = make_model(model_name, 19);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / fmt::format("segtransfer_perf_{}_{}.onnx", model_name, ::getpid())).string();
+  export_onnx(*model, cv::Size(width, height), path);
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(path);
+  std::filesystem::remove(path);
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  cv::setNumThreads(threads_from_environment());
+  const int shape[] = {1, 3, height, width};
+  cv::Mat blob(4, shape, CV_32F);
+  cv::randn(blob, 0.0, 1.0);
+  net.setInput(blob, "image");
+  benchmark::DoNotOptimize(net.forward("logits").data);  // warm-up (OpenCV sets its layers up on the first pass)
+  for (auto _ : state) {
+    net.setInput(blob, "image");
+    benchmark::DoNotOptimize(net.forward("logits").data);
+  }
+  state.counters["fps"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_rss_mib"] = peak_resident_mib();
+}
 
 // `segtransfer_perf --scaling-plot OUT.png RESULT.json...`: step time and peak
 // memory of the scaling/ cases against crop pixels and batch, side by side.
@@ -296,6 +324,14 @@ int main(int argc, char** argv) {
             ->ReportAggregatesOnly(true);
       }
     }
+  }
+  for (const std::string model : {"lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet"}) {
+    benchmark::RegisterBenchmark(fmt::format("inference/{}/1024x512/opencv_dnn", model).c_str(),
+                                 [=](benchmark::State& s) { inference_opencv_dnn(s, model, 1024, 512); })
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(1.0)
+        ->Repetitions(5)
+        ->ReportAggregatesOnly(true);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

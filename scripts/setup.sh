@@ -12,6 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libgloo-dev
   zlib1g-dev              # deflate + CRC-32 of the prediction store
+  libonnx-dev libprotobuf-dev  # ONNX export (segtransfer export -o x.onnx)
 )
 
 missing=()

@@ -20,6 +20,8 @@ void add_query_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_curve_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 // Options most commands share: --config FILE, --run DIR (reads DIR/config.yaml), --set k=v.
 struct ConfigOptions {

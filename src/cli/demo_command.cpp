@@ -7,6 +7,7 @@
 #include "engine/runtime.h"
 #include "engine/trainer.h"
 #include "eval/evaluator.h"
+#include "eval/report.h"
 #include "cli/model_loading.h"
 #include "models/torchscript_export.h"
 #include "teachers/query.h"
@@ -148,6 +149,10 @@ void add_demo_command(CLI::App& app) {
                              "in all. Runs, pseudo-label audit and diagnostics grids: {}\n",
                              100 * (corte_result.miou - black_box.miou), 100 * (corte_result.miou - plain_result.miou),
                              minutes, args->out);
+    const std::string report = write_run_report(corte.output, {plain.output, "plain distillation"});
+    std::cout << "CoRTe's report, per class against plain distillation: " << report << "\n"
+              << "Deploy the student: segtransfer export --run " << corte.output << " -o student.onnx --size "
+              << synth.size.width << "x" << synth.size.height << "\n";
   });
 }
 

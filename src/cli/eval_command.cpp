@@ -4,6 +4,7 @@
 #include "cli/model_loading.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "engine/runtime.h"
 #include "eval/evaluator.h"
 #include "models/inference_fusion.h"
@@ -36,9 +37,10 @@ void add_eval_command(CLI::App& app) {
     fold_batch_norm(*model);  // inference only from here: one pass fewer per BatchNorm
     auto dataset = open_dataset(cfg.data.val);
     if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
-    EvalResult r = evaluate(*model, *dataset, cfg.eval, cfg.data, device, [](size_t done, size_t total) {
-      if (done % 50 == 0 || done == total) spdlog::info("evaluated {}/{} images", done, total);
-    });
+    const auto images = static_cast<int64_t>(dataset->size());
+    ProgressLine progress("eval", "img", cfg.eval.max_images > 0 ? std::min<int64_t>(images, cfg.eval.max_images) : images);
+    EvalResult r = evaluate(*model, *dataset, cfg.eval, cfg.data, device,
+                            [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done)); });
     std::cout << format_table(r, dataset->description());
     if (auto report = dataset->unknown_id_report(); !report.empty()) spdlog::warn("{}", report);
     if (!args->json.empty()) write_text_atomically(args->json, to_json(r));

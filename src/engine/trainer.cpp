@@ -13,6 +13,7 @@
 #include "engine/optimization.h"
 #include "engine/runtime.h"
 #include "eval/evaluator.h"
+#include "eval/report.h"
 #include "methods/method.h"
 #include "models/weight_import.h"
 
@@ -54,6 +55,20 @@ std::string dry_run(const RunConfig& cfg) {
     if (ds->label_space().num_classes() != cfg.model.num_classes && ds->has_labels())
       throw Error(fmt::format("data.{} has {} classes but model.num_classes is {}", role,
                               ds->label_space().num_classes(), cfg.model.num_classes));
+  }
+  // Files an earlier step of a pipeline writes (configs/README.md): named now, required when training starts.
+  std::vector<std::pair<std::string, std::string>> inputs{{"model.init", cfg.model.init}};
+  const std::string& m = cfg.method;
+  if (m == "corte" || m == "plain_distill" || m == "soft_distill" || m == "threshold_distill")
+    inputs.emplace_back("store.path", cfg.store.path);
+  if (m == "dual_teacher")
+    inputs.emplace_back("dual_teacher.teacher_weights", config_value<std::string>(cfg.tree, "dual_teacher.teacher_weights"));
+  if (m == "stvm") inputs.emplace_back("stvm.source_weights", config_value<std::string>(cfg.tree, "stvm.source_weights"));
+  if (m == "clda") inputs.emplace_back("clda.teacher_init", config_value<std::string>(cfg.tree, "clda.teacher_init"));
+  if (cfg.teacher.type == "torchscript" || cfg.teacher.type == "folder") inputs.emplace_back("teacher.path", cfg.teacher.path);
+  for (const auto& [key, path] : inputs) {
+    if (path.empty()) continue;
+    out += fmt::format("{}: {} ({})\n", key, path, fs::exists(path) ? "found" : "not there yet: an earlier step writes it");
   }
   return out;
 }
@@ -247,6 +262,14 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     if (val) {
       result.eval = evaluate_now(done);
       write_text_atomically(out_dir / "metrics.json", to_json(*result.eval));
+      write_png_atomically((out_dir / "qualitative.png").string(),
+                           qualitative_grid(final_model, *val, cfg.eval, cfg.data, device));
+    }
+    // The report only reads the files above: failing to draw it must not fail a finished run.
+    try {
+      spdlog::info("report: {}", write_run_report(out_dir.string()));
+    } catch (const Error& e) {
+      spdlog::warn("no report written: {}", e.what());
     }
   }
   return result;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/loader.h"
+#include <opencv2/imgproc.hpp>
 
 namespace segtransfer {
 
@@ -128,6 +129,35 @@ EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, con
   result.images = static_cast<int64_t>(total);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+cv::Mat qualitative_grid(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
+                         const DataSpec& data, torch::Device device, int count, int tile_width) {
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(model);
+  const LabelSpace& space = dataset.label_space();
+  std::vector<cv::Mat> rows;
+  for (size_t i = 0; i < std::min(dataset.size(), static_cast<size_t>(std::max(count, 0))); ++i) {
+    const Sample sample = dataset.read(i);
+    const auto image = image_to_tensor(sample.image, data.mean, data.std).unsqueeze(0).to(device);
+    const auto pred = infer_logits(model, image, spec).argmax(1)[0].to(torch::kU8).cpu().contiguous();
+    std::vector<cv::Mat> tiles{sample.image,
+                               colourise(cv::Mat(sample.image.size(), CV_8UC1, pred.data_ptr<uint8_t>()), space)};
+    if (!sample.label.empty()) tiles.push_back(colourise(sample.label, space));
+    const double scale = static_cast<double>(tile_width) / sample.image.cols;
+    const cv::Size tile(tile_width, std::max(1, static_cast<int>(std::lround(sample.image.rows * scale))));
+    for (auto& t : tiles) cv::resize(t, t, tile, 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_NEAREST);
+    cv::Mat row;
+    cv::hconcat(tiles, row);
+    if (!rows.empty() && row.cols != rows.front().cols)  // unlabelled and labelled images mixed
+      cv::copyMakeBorder(row, row, 0, 0, 0, std::max(0, rows.front().cols - row.cols), cv::BORDER_CONSTANT,
+                         cv::Scalar(255, 255, 255));
+    rows.push_back(row(cv::Rect(0, 0, rows.empty() ? row.cols : rows.front().cols, row.rows)));
+  }
+  if (rows.empty()) throw Error("qualitative grid: " + dataset.description() + " has no images");
+  cv::Mat grid;
+  cv::vconcat(rows, grid);
+  return grid;
 }
 
 }  // namespace segtransfer

@@ -21,4 +21,10 @@ using ProgressFn = std::function<void(size_t done, size_t total)>;
 EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
                     const DataSpec& data, torch::Device device, const ProgressFn& progress = {});
 
+// The report's qualitative grid: one row per each of the first `count` images of
+// `dataset` — image | prediction | ground truth (when labelled), colourised in the
+// dataset's label space, each tile scaled to `tile_width` pixels wide. BGR.
+cv::Mat qualitative_grid(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
+                         const DataSpec& data, torch::Device device, int count = 4, int tile_width = 320);
+
 }  // namespace segtransfer

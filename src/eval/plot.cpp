@@ -72,7 +72,8 @@ cv::Mat draw_line_plot(const std::vector<PlotSeries>& series, const PlotOptions&
   if (y_lo < 0 && y_lo + y_pad >= 0) y_lo = 0;
 
   cv::Mat img(o.size, CV_8UC3, kWhite);
-  const cv::Rect area(80, 50, o.size.width - 80 - 30, o.size.height - 50 - 70);
+  const int legend = o.legend_width > 0 ? o.legend_width + 10 : 0;
+  const cv::Rect area(80, 50, o.size.width - 80 - 30 - legend, o.size.height - 50 - 70);
   auto px = [&](double x) { return area.x + static_cast<int>(std::lround((x - x_lo) / (x_hi - x_lo) * area.width)); };
   auto py = [&](double y) {
     return area.y + area.height - static_cast<int>(std::lround((y - y_lo) / (y_hi - y_lo) * area.height));
@@ -111,12 +112,70 @@ cv::Mat draw_line_plot(const std::vector<PlotSeries>& series, const PlotOptions&
         cv::line(img, {p.x - 5, top}, {p.x + 5, top}, colour, 1, cv::LINE_AA);
         cv::line(img, {p.x - 5, bottom}, {p.x + 5, bottom}, colour, 1, cv::LINE_AA);
       }
-      cv::circle(img, p, 5, colour, cv::FILLED, cv::LINE_AA);
+      if (o.markers) cv::circle(img, p, 5, colour, cv::FILLED, cv::LINE_AA);
     }
-    // Legend, top left inside the plot area.
-    const cv::Point at(area.x + 12, area.y + 22 + 22 * static_cast<int>(k));
+    // Legend, top left inside the plot area, or in its own column.
+    const cv::Point at = legend ? cv::Point(area.x + area.width + 16, area.y + 12 + 20 * static_cast<int>(k))
+                                : cv::Point(area.x + 12, area.y + 22 + 22 * static_cast<int>(k));
     cv::line(img, {at.x, at.y - 5}, {at.x + 24, at.y - 5}, colour, 3, cv::LINE_AA);
     text(img, s.label, {at.x + 32, at.y}, 0.5, kInk);
+  }
+  return img;
+}
+
+cv::Mat draw_bar_chart(const std::vector<std::string>& categories, const std::vector<BarSeries>& series,
+                       const PlotOptions& o) {
+  double hi = 0;
+  for (const auto& s : series) {
+    if (s.values.size() != categories.size())
+      throw Error(fmt::format("bar chart: series '{}' has {} values for {} categories", s.label, s.values.size(),
+                              categories.size()));
+    for (double v : s.values)
+      if (std::isfinite(v)) hi = std::max(hi, v);
+  }
+  if (categories.empty() || series.empty()) throw Error("bar chart: nothing to draw");
+  hi = hi > 0 ? hi * 1.12 : 1;
+  cv::Mat img(o.size, CV_8UC3, kWhite);
+  const cv::Rect area(80, 50 + 22 * static_cast<int>(series.size()), o.size.width - 80 - 30,
+                      o.size.height - 50 - 22 * static_cast<int>(series.size()) - 110);
+  auto py = [&](double y) { return area.y + area.height - static_cast<int>(std::lround(y / hi * area.height)); };
+  for (double v : ticks(0, hi)) {
+    cv::line(img, {area.x, py(v)}, {area.x + area.width, py(v)}, kGrid, 1);
+    const std::string s = tick_text(v);
+    text(img, s, {area.x - 8 - text_size(s, 0.45).width, py(v) + 5}, 0.45, kInk);
+  }
+  const double group = static_cast<double>(area.width) / categories.size();
+  const double bar = group * 0.8 / series.size();
+  for (size_t c = 0; c < categories.size(); ++c) {
+    const double left = area.x + c * group + group * 0.1;
+    for (size_t k = 0; k < series.size(); ++k) {
+      const double v = series[k].values[c];
+      if (!std::isfinite(v)) continue;
+      const int x0 = static_cast<int>(left + k * bar), x1 = std::max(x0 + 1, static_cast<int>(left + (k + 1) * bar) - 1);
+      cv::rectangle(img, cv::Point(x0, py(v)), cv::Point(x1, py(0)), series_colour(k), cv::FILLED);
+      const std::string s = fmt::format("{:.0f}", v);
+      if (bar >= 14) text(img, s, {(x0 + x1) / 2 - text_size(s, 0.35).width / 2, py(v) - 4}, 0.35, kInk);
+    }
+    // Category names run upwards under the axis: Hershey text cannot rotate, so each
+    // name is drawn on its own strip and the strip is rotated.
+    const std::string& name = categories[c];
+    const cv::Size ts = text_size(name, 0.45);
+    cv::Mat strip(ts.height + 8, ts.width + 4, CV_8UC3, kWhite);
+    text(strip, name, {2, ts.height + 2}, 0.45, kInk);
+    cv::Mat rotated;
+    cv::rotate(strip, rotated, cv::ROTATE_90_COUNTERCLOCKWISE);
+    const int cx = static_cast<int>(area.x + c * group + group / 2) - rotated.cols / 2;
+    const cv::Rect dst(cx, area.y + area.height + 6, rotated.cols, rotated.rows);
+    const cv::Rect fit = dst & cv::Rect(0, 0, img.cols, img.rows);
+    if (fit.area() > 0) rotated(cv::Rect(fit.x - dst.x, 0, fit.width, fit.height)).copyTo(img(fit));
+  }
+  cv::rectangle(img, area, kInk, 1);
+  text(img, o.title, {area.x, 30}, 0.65, kInk, 2);
+  text(img, o.y_label, {10, area.y - 10}, 0.5, kInk);
+  for (size_t k = 0; k < series.size(); ++k) {
+    const cv::Point at(area.x + 12 + 0, 52 + 22 * static_cast<int>(k));
+    cv::rectangle(img, cv::Rect(at.x, at.y - 12, 24, 12), series_colour(k), cv::FILLED);
+    text(img, series[k].label, {at.x + 32, at.y}, 0.5, kInk);
   }
   return img;
 }

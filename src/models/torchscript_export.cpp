@@ -37,9 +37,9 @@ class TracingMode {
 
 }  // namespace
 
-void export_torchscript(SegmentationModelImpl& model, cv::Size input_size, const std::string& path) {
+std::shared_ptr<torch::jit::Graph> trace_forward(SegmentationModelImpl& model, cv::Size input_size) {
   if (input_size.width < 1 || input_size.height < 1)
-    throw Error(fmt::format("TorchScript export needs an input size, got {}x{}", input_size.width, input_size.height));
+    throw Error(fmt::format("export needs an input size, got {}x{}", input_size.width, input_size.height));
   TracingMode mode(model);
   torch::NoGradGuard no_grad;
   const auto params = model.parameters();
@@ -52,6 +52,18 @@ void export_torchscript(SegmentationModelImpl& model, cv::Size input_size, const
       {x}, fn, [](const torch::autograd::Variable&) { return std::string(); },
       /*strict=*/false, /*force_outplace=*/false);
   std::shared_ptr<torch::jit::Graph> graph = std::get<0>(traced)->graph;
+  // The weights became constants sharing the parameters' tensors; once the
+  // parameters require grad again a constant must not (TorchScript refuses to save it).
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::prim::Constant && node->hasAttribute(c10::attr::value) &&
+        node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t)
+      node->t_(c10::attr::value, node->t(c10::attr::value).detach());
+  }
+  return graph;
+}
+
+void export_torchscript(SegmentationModelImpl& model, cv::Size input_size, const std::string& path) {
+  std::shared_ptr<torch::jit::Graph> graph = trace_forward(model, input_size);
 
   // A module whose forward(self, x) is the traced graph, the weights as its constants.
   torch::jit::Module module("__torch__.segtransfer.BlackBox");

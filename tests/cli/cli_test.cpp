@@ -38,7 +38,8 @@ TEST(Cli, UnknownOptionFailsWithMessage) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "models", "config"}) {
+  for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "curve", "report", "serve",
+                          "models", "config"}) {
     CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
@@ -79,6 +80,8 @@ TEST(Cli, TrainThenEvalAndPredict) {
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_TRUE(fs::exists(dir / "run" / "model.pt"));
   EXPECT_TRUE(fs::exists(dir / "run" / "metrics.json"));
+  EXPECT_TRUE(fs::exists(dir / "run" / "report.html"));
+  EXPECT_TRUE(fs::exists(dir / "run" / "qualitative.png"));
   EXPECT_NE(t.output.find("mIoU"), std::string::npos) << t.output;
 
   CliResult e = run_cli("eval --run " + (dir / "run").string() + " --json " + (dir / "m.json").string());
@@ -103,6 +106,32 @@ TEST(Cli, TrainThenEvalAndPredict) {
                     (dir / "pred2").string());
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("none"), std::string::npos);
+
+  // The deployment path: ONNX export, then predict with OpenCV DNN gives the same label maps.
+  CliResult x = run_cli("export --run " + (dir / "run").string() + " -o " + (dir / "deploy" / "student.onnx").string() +
+                        " --size 40x24");
+  ASSERT_EQ(x.code, 0) << x.output;
+  EXPECT_NE(x.output.find("checked in OpenCV DNN"), std::string::npos) << x.output;
+  for (const char* f : {"student.onnx", "student.json", "student_weights.pt"})
+    EXPECT_TRUE(fs::exists(dir / "deploy" / f)) << f;
+  EXPECT_FALSE(fs::exists(dir / "deploy" / "student.onnx.unchecked"));
+  CliResult po = run_cli("predict --onnx " + (dir / "deploy" / "student.onnx").string() + " --input " +
+                         (dir / "gta" / "images").string() + " --out " + (dir / "pred_onnx").string());
+  ASSERT_EQ(po.code, 0) << po.output;
+  for (const char* f : {"00001.png", "00002.png", "00003.png"}) {
+    cv::Mat a = cv::imread((dir / "pred" / f).string(), cv::IMREAD_UNCHANGED);
+    cv::Mat b = cv::imread((dir / "pred_onnx" / f).string(), cv::IMREAD_UNCHANGED);
+    ASSERT_EQ(a.size(), b.size()) << f;
+    EXPECT_LE(cv::countNonZero(a != b), 2) << f;  // ties in the argmax aside
+  }
+  CliResult mixed = run_cli("predict --onnx " + (dir / "deploy" / "student.onnx").string() + " --run " +
+                            (dir / "run").string() + " --input " + (dir / "gta" / "images").string() + " --out " +
+                            (dir / "pred3").string());
+  EXPECT_EQ(mixed.code, 1);
+  EXPECT_NE(mixed.output.find("--onnx runs the exported file alone"), std::string::npos) << mixed.output;
+  CliResult ext = run_cli("export --run " + (dir / "run").string() + " -o " + (dir / "m.bin").string() + " --size 40x24");
+  EXPECT_EQ(ext.code, 1);
+  EXPECT_NE(ext.output.find(".onnx or .pt"), std::string::npos) << ext.output;
 }
 
 TEST(Cli, CompareNamesABadRowAndAMissingRun) {

@@ -44,3 +44,14 @@ TEST(Plot, OnePointAndBadSeries) {
   EXPECT_TRUE(contains(error_of([] { draw_line_plot({{"bad", {1, 2}, {1}, {}}}, {}); }), "'bad'"));
   EXPECT_TRUE(contains(error_of([] { draw_line_plot({{"empty", {}, {}, {}}}, {}); }), "no points"));
 }
+
+TEST(Plot, BarChartDrawsEachSeriesAndChecksLengths) {
+  const std::vector<std::string> classes{"road", "sidewalk", "car"};
+  const std::vector<BarSeries> bars{{"CoRTe", {80, 40, 60}}, {"plain", {70, 45, std::nan("")}}};
+  const cv::Mat img = draw_bar_chart(classes, bars, {"per-class IoU", "", "IoU (%)", cv::Size(700, 400)});
+  EXPECT_EQ(img.size(), cv::Size(700, 400));
+  // The taller series covers more pixels; a NaN draws no bar.
+  EXPECT_GT(pixels_of(img, series_colour(0)), pixels_of(img, series_colour(1)));
+  EXPECT_GT(pixels_of(img, series_colour(1)), 1000);
+  EXPECT_TRUE(contains(error_of([&] { draw_bar_chart(classes, {{"short", {1, 2}}}, {}); }), "2 values for 3"));
+}
