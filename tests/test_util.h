@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
 #include <atomic>
 #include <filesystem>
 #include <string>
@@ -65,6 +68,27 @@ inline CliResult run_cli(const std::string& args) {
   return r;
 }
 #endif
+
+// A tiny GTA5-layout tree (images/, labels/ in Cityscapes labelIds; count <= 9),
+// every pixel labelled (road / sky / car) so that a mean loss over pixels and one
+// over a combined batch agree (the distributed tests rely on it).
+inline void write_tiny_gta5(const std::filesystem::path& root, int count) {
+  std::filesystem::create_directories(root / "images");
+  std::filesystem::create_directories(root / "labels");
+  for (int i = 0; i < count; ++i) {
+    cv::Mat label(32, 48, CV_8UC1, cv::Scalar(7));
+    label(cv::Rect(0, 0, 48, 10 + i % 5)).setTo(23);
+    label(cv::Rect(8 + 3 * i, 18, 12, 8)).setTo(26);
+    cv::Mat image(32, 48, CV_8UC3);
+    cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(60 + 20 * i));
+    image.setTo(cv::Scalar(200, 120, 60), label == 23);
+    image.setTo(cv::Scalar(30, 30, 180), label == 26);
+    char name[16];
+    std::snprintf(name, sizeof name, "%05d.png", i + 1);
+    cv::imwrite((root / "images" / name).string(), image);
+    cv::imwrite((root / "labels" / name).string(), label);
+  }
+}
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -1,5 +1,9 @@
 #include "engine/trainer.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -73,6 +77,29 @@ std::string dry_run(const RunConfig& cfg) {
   return out;
 }
 
+namespace {
+
+// A process killed while writing a checkpoint leaves its temporary file
+// (write_atomically's <name>.tmp.<pid>), never read: files are found by their real
+// names. Those of processes that are gone are cleared away.
+void remove_stale_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || !entry.is_regular_file()) continue;
+    const std::string pid = name.substr(at + 5);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t owner = static_cast<pid_t>(std::stol(pid));
+    if (owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) {
+      fs::remove(entry.path(), ec);
+      spdlog::info("removed {}, left by a process that was killed while writing it", entry.path().string());
+    }
+  }
+}
+
+}  // namespace
+
 TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   const ProcessLayout layout = ProcessLayout::from_environment();
   const bool main_process = layout.is_main();
@@ -89,6 +116,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     fs::create_directories(out_dir, ec);
     if (ec) throw Error("cannot create output folder " + out_dir.string() + ": " + ec.message());
     write_text_atomically(out_dir / "config.yaml", dump_config(cfg));
+    remove_stale_temporaries(out_dir);
   }
 
   // Processes sharing a machine share its cores unless train.threads says otherwise.

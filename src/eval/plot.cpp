@@ -66,7 +66,10 @@ cv::Mat draw_line_plot(const std::vector<PlotSeries>& series, const PlotOptions&
   }
   if (!std::isfinite(x_lo)) throw Error("plot: no points to draw");
   // Always some room around the data, and a non-empty range.
-  const double x_pad = std::max((x_hi - x_lo) * 0.05, 0.5), y_pad = std::max((y_hi - y_lo) * 0.08, 0.5);
+  // The y padding follows the data's scale, so that a learning rate of 1e-4 is not flattened.
+  const double y_span = y_hi - y_lo, y_scale = std::max(std::abs(y_lo), std::abs(y_hi));
+  const double x_pad = std::max((x_hi - x_lo) * 0.05, 0.5);
+  const double y_pad = y_span > 0 ? std::max(y_span * 0.08, 1e-12) : std::max(y_scale * 0.1, 0.5);
   x_lo -= x_pad, x_hi += x_pad, y_lo -= y_pad, y_hi += y_pad;
   if (x_lo < 0 && x_lo + x_pad >= 0) x_lo = 0;
   if (y_lo < 0 && y_lo + y_pad >= 0) y_lo = 0;

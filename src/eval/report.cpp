@@ -183,10 +183,14 @@ std::string iou_section(const fs::path& run, const ReportOptions& options) {
     table += "<th>" + escape_html(options.baseline_label) + "</th><th>difference</th>";
   }
   table += "</tr>\n";
+  // A class absent from the val images has no IoU (NaN): "n/a", as the text tables print it.
+  auto cell = [](double v, const char* format) {
+    return std::isfinite(v) ? fmt::format(fmt::runtime(format), 100 * v) : std::string("n/a");
+  };
   for (int c : r.classes) {
-    table += fmt::format("<tr><td>{}</td><td>{:.1f}</td>", escape_html(r.names[c]), 100 * r.iou[c]);
+    table += fmt::format("<tr><td>{}</td><td>{}</td>", escape_html(r.names[c]), cell(r.iou[c], "{:.1f}"));
     if (with_baseline)
-      table += fmt::format("<td>{:.1f}</td><td>{:+.1f}</td>", 100 * base.iou[c], 100 * (r.iou[c] - base.iou[c]));
+      table += fmt::format("<td>{}</td><td>{}</td>", cell(base.iou[c], "{:.1f}"), cell(r.iou[c] - base.iou[c], "{:+.1f}"));
     table += "</tr>\n";
   }
   table += fmt::format("<tr class=\"total\"><td>mIoU</td><td>{:.1f}</td>", 100 * r.miou);

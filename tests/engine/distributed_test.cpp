@@ -29,26 +29,6 @@ using testing::CliResult;
 using testing::run_cli;
 using testing::TempDir;
 
-// GTA5 layout, every pixel labelled (road / sky / car ids) so that each process's
-// mean loss weighs its pixels as the combined batch's mean does.
-void write_tiny_gta(const fs::path& root, int count) {
-  fs::create_directories(root / "images");
-  fs::create_directories(root / "labels");
-  std::mt19937 rng(7);
-  for (int i = 0; i < count; ++i) {
-    cv::Mat label(32, 48, CV_8UC1, cv::Scalar(7));
-    label(cv::Rect(0, 0, 48, 10 + i % 5)).setTo(23);
-    label(cv::Rect(8 + 3 * i, 18, 12, 8)).setTo(26);
-    cv::Mat image(32, 48, CV_8UC3);
-    cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(60 + 20 * i));
-    image.setTo(cv::Scalar(200, 120, 60), label == 23);
-    image.setTo(cv::Scalar(30, 30, 180), label == 26);
-    char name[16];
-    std::snprintf(name, sizeof name, "%05d.png", i + 1);
-    cv::imwrite((root / "images" / name).string(), image);
-    cv::imwrite((root / "labels" / name).string(), label);
-  }
-}
 
 std::string train_args(const fs::path& data, const fs::path& out, int batch, int iterations) {
   return "train --set model.name=lraspp_mobilenet_v3_small --set data.source.type=gta5 --set data.source.root=" +
@@ -69,7 +49,7 @@ std::map<std::string, torch::Tensor> weights_of(const fs::path& run) {
 
 TEST(Distributed, TwoProcessesEndWhereOneProcessOnTheCombinedBatchEnds) {
   TempDir dir;
-  write_tiny_gta(dir / "gta", 8);
+  testing::write_tiny_gta5(dir / "gta", 8);
   CliResult one = run_cli(train_args(dir / "gta", dir / "one", 4, 3));
   ASSERT_EQ(one.code, 0) << one.output;
   CliResult two = run_cli(train_args(dir / "gta", dir / "two", 2, 3) + " --nproc 2");
@@ -118,7 +98,7 @@ std::string read_file(const fs::path& p) {
 
 TEST(Distributed, KilledProcessMakesTheOthersFailWithAClearError) {
   TempDir dir;
-  write_tiny_gta(dir / "gta", 8);
+  testing::write_tiny_gta5(dir / "gta", 8);
   const std::string port = std::to_string(29700 + ::getpid() % 200);
   const std::string args = train_args(dir / "gta", dir / "run", 2, 100000) + " --set distributed.timeout_s=20";
   const pid_t rank0 = spawn_rank(0, args, dir / "rank0.log", port);

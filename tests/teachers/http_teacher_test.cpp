@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "teachers/fake_black_box.h"
 #include "teachers/npy.h"
 #include "test_util.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 using testing::contains;
 using testing::error_of;
+using testing::FakeBlackBox;
 
 constexpr int kClasses = 3;
 const cv::Size kImage(8, 6);  // (w, h)
@@ -39,41 +41,6 @@ std::string answer_for(const std::string& png) {
   probs[2].fill_((1 - p) / 2);
   return encode_npy(probs);
 }
-
-// An httplib::Server on 127.0.0.1 (any free port) serving POST /predict with
-// `handler`, which also sees how many requests came before this one.
-class FakeBlackBox {
- public:
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&, int64_t index)>;
-
-  explicit FakeBlackBox(Handler handler) : handler_(std::move(handler)) {
-    server_.Post("/predict", [this](const httplib::Request& req, httplib::Response& res) {
-      const int64_t index = seen_++;
-      if (req.get_header_value("Content-Type") != "image/png" || !req.has_header("X-Image-Stem")) {
-        res.status = 400;
-        return;
-      }
-      handler_(req, res, index);
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~FakeBlackBox() {
-    server_.stop();
-    thread_.join();
-  }
-
-  std::string url() const { return fmt::format("http://127.0.0.1:{}/predict", port_); }
-  int64_t seen() const { return seen_.load(); }
-
- private:
-  httplib::Server server_;
-  Handler handler_;
-  std::atomic<int64_t> seen_{0};
-  int port_ = 0;
-  std::thread thread_;
-};
 
 void answer(const httplib::Request& req, httplib::Response& res) {
   res.set_content(answer_for(req.body), "application/octet-stream");
