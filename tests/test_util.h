@@ -1,5 +1,7 @@
 // Helpers shared by the tests: a self-removing temporary folder, error capture, tensor shapes.
 #pragma once
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "models/batch_norm.h"
+
+extern char** environ;
 
 namespace segtransfer::testing {
 
@@ -56,17 +61,38 @@ struct CliResult {
   int code = -1;
   std::string output;
 };
-#ifdef SEGTRANSFER_CLI_PATH
-inline CliResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(SEGTRANSFER_CLI_PATH) + " " + args + " 2>&1";
+// A shell command line run with its stdout and stderr together, and its exit code.
+inline CliResult run_shell(const std::string& command) {
   CliResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   char buf[4096];
   while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
   const int status = pclose(pipe);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+// Starts `argv` (argv[0] a path) in the background with stdout and stderr appended
+// to `log`; returns its pid, or -1 with a test failure.
+inline pid_t spawn_logged(std::vector<std::string> argv, const std::filesystem::path& log) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) {
+    ADD_FAILURE() << "cannot start " << argv[0];
+    pid = -1;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+#ifdef SEGTRANSFER_CLI_PATH
+inline CliResult run_cli(const std::string& args) { return run_shell(std::string(SEGTRANSFER_CLI_PATH) + " " + args); }
 #endif
 
 // A tiny GTA5-layout tree (images/, labels/ in Cityscapes labelIds; count <= 9),
@@ -87,6 +113,20 @@ inline void write_tiny_gta5(const std::filesystem::path& root, int count) {
     std::snprintf(name, sizeof name, "%05d.png", i + 1);
     cv::imwrite((root / "images" / name).string(), image);
     cv::imwrite((root / "labels" / name).string(), label);
+  }
+}
+
+// Non-trivial BatchNorm statistics and affine parameters, so that a wrong fold (or a
+// wrong export of BatchNorm) shows.
+inline void randomise_batch_norm(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  for (const auto& module : model.modules()) {
+    if (auto* bn = dynamic_cast<segtransfer::BatchNorm2dImpl*>(module.get())) {
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.5, 2.0);
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.2, 0.2);
+    }
   }
 }
 

@@ -50,11 +50,12 @@ int run_cli(int argc, char** argv) {
                         "warnings and errors only");
   app.footer(
       "Examples:\n"
-      "  segtransfer demo                         # synthetic benchmark end to end (~6 min on 2 cores)\n"
+      "  segtransfer demo                         # synthetic benchmark end to end (~9 min on 2 cores)\n"
       "  segtransfer train -c configs/synth_source_only.yaml\n"
       "  segtransfer eval --run runs/synth_source_only --set data.val.root=data/synth/target\n"
-      "  segtransfer predict --run runs/x --input images/ --out preds/\n"
-      "Run 'segtransfer <command> --help' for a command's options.");
+      "  segtransfer export --run runs/demo/corte -o student.onnx --size 320x160\n"
+      "  segtransfer predict --onnx student.onnx --input images/ --out preds/\n"
+      "Run 'segtransfer <command> --help' for a command's options; docs/tutorial.md for a first hour.");
   cli::add_demo_command(app);
   cli::add_synth_command(app);
   cli::add_query_command(app);

@@ -14,6 +14,7 @@ void add_models_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("models", "list the networks with parameter counts and FLOPs");
   cmd->add_option("--classes", args->classes, "number of classes")->check(CLI::PositiveNumber);
   cmd->add_option("--size", args->size, "input size WxH for the FLOP count");
+  cmd->footer("Examples:\n  segtransfer models\n  segtransfer models --classes 11 --size 480x360   # CamVid");
   cmd->callback([args] {
     auto [w, h] = parse_size(args->size, "--size");
     std::cout << model_table(args->classes, w, h);

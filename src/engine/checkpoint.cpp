@@ -1,5 +1,12 @@
 #include "engine/checkpoint.h"
 
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/atomic_file.h"
@@ -31,12 +38,19 @@ void save_checkpoint(const std::string& path, const CheckpointInfo& info, Segmen
   archive.write("model", model_archive);
   archive.write("optimizer", optim_archive);
   archive.write("method", method_archive);
+  // Serialised in memory first: LibTorch's file writer throws from a destructor
+  // when the disk fills (std::terminate, found by tests/engine/resource_faults_test.cpp);
+  // a failed write of the bytes here is an ordinary error, the old checkpoint intact.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
   write_atomically(path, [&](const std::filesystem::path& tmp) {
-    try {
-      archive.save_to(tmp.string());
-    } catch (const c10::Error& e) {
-      throw Error("cannot write checkpoint " + path + " (disk full or not writable?)");
-    }
+    std::ofstream out(tmp, std::ios::binary);
+    errno = 0;
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out.flush())
+      throw Error(fmt::format("cannot write checkpoint {} ({:.1f} MB): {}; the previous checkpoint is kept", path,
+                              data.size() / 1e6, errno ? std::strerror(errno) : "write failed"));
   });
 }
 

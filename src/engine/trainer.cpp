@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <regex>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -96,6 +97,26 @@ void remove_stale_temporaries(const fs::path& dir) {
       spdlog::info("removed {}, left by a process that was killed while writing it", entry.path().string());
     }
   }
+}
+
+// LibTorch's allocation failure ("DefaultCPUAllocator: can't allocate memory: you
+// tried to allocate N bytes", or CUDA's "out of memory"), said in the run's terms.
+void throw_if_out_of_memory(const c10::Error& e, const RunConfig& cfg, int64_t iteration, int64_t checkpointed) {
+  const std::string message = e.what_without_backtrace();
+  const bool cpu = message.find("can't allocate memory") != std::string::npos;
+  if (!cpu && message.find("out of memory") == std::string::npos) return;
+  std::string needed;
+  std::smatch m;
+  const std::string full = e.what();
+  if (std::regex_search(full, m, std::regex(R"(allocate (\d+) bytes)")))
+    needed = fmt::format(" (one allocation of {:.0f} MiB failed)", std::stod(m[1]) / (1024.0 * 1024.0));
+  const std::string kept = checkpointed > 0 ? fmt::format("the checkpoint of iteration {} is intact (--resume "
+                                                         "continues from it)", checkpointed)
+                                           : std::string("no checkpoint was written yet");
+  throw Error(fmt::format("out of {} memory at iteration {}{} with train.batch_size {} and data.augment.crop {}x{}: "
+                          "reduce either; {}",
+                          cpu ? "CPU" : "GPU", iteration, needed, cfg.train.batch_size, cfg.data.augment.crop[0],
+                          cfg.data.augment.crop[1], kept));
 }
 
 }  // namespace
@@ -204,8 +225,16 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   auto progress_of = [&](int64_t iteration) {
     return budget_s > 0 ? spent() / budget_s : static_cast<double>(iteration) / std::max<int64_t>(total, 1);
   };
+  int64_t checkpointed = start;  // the iteration of the checkpoint on disk
   auto checkpoint = [&](int64_t iteration) {
     if (!main_process) return;
+    // A finite loss can still leave overflowed weights after the step: never write them.
+    for (const auto& p : model->parameters())
+      if (!torch::isfinite(p).all().item<bool>())
+        throw Error(fmt::format("non-finite weights after iteration {} (optim.lr {:g} too high?): not written; {}",
+                                iteration, cfg.optim.lr,
+                                checkpointed > 0 ? fmt::format("the checkpoint of iteration {} is intact", checkpointed)
+                                                 : std::string("no checkpoint was written yet")));
     save_checkpoint(checkpoint_path.string(), CheckpointInfo{iteration, spent(), cfg.model.name}, *model, *optimizer,
                     *method);
   };
@@ -227,7 +256,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   int64_t window_iters = 0;
   std::map<std::string, double> window_sums;
   bool budget_spent = false;
-  int64_t done = start, checkpointed = start;
+  int64_t done = start;
   while (done < stop) {
     double progress = progress_of(done);
     // Under a time budget the processes' clocks differ: rank 0's decides for all.
@@ -240,7 +269,13 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     const double lr = scheduled_lr(cfg.optim, done, progress);
     set_learning_rate(*optimizer, cfg.optim, lr);
     broadcast_buffers();
-    StepStats stats = method->train_step(TrainStep{done, progress}, *optimizer);
+    StepStats stats;
+    try {
+      stats = method->train_step(TrainStep{done, progress}, *optimizer);
+    } catch (const c10::Error& e) {
+      throw_if_out_of_memory(e, cfg, done, checkpointed);
+      throw;
+    }
     window_wait += method->take_data_wait_seconds();
     for (const auto& [k, v] : stats) window_sums[k] += v;
     ++window_iters;

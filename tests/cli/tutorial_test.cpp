@@ -2,9 +2,7 @@
 // black box behind HTTP (`segtransfer serve`), dry run, query, CoRTe training with
 // its report, ONNX export and prediction through OpenCV DNN.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -18,8 +16,6 @@
 #include "models/model.h"
 #include "models/torchscript_export.h"
 #include "test_util.h"
-
-extern char** environ;
 
 namespace segtransfer {
 namespace {
@@ -36,15 +32,7 @@ class ServedBlackBox {
   ServedBlackBox(const fs::path& model, const std::string& size, const fs::path& log) {
     const std::string cli = SEGTRANSFER_CLI_PATH;
     std::vector<std::string> args{cli, "serve", "-m", model.string(), "--size", size, "--port", "0", "--threads", "1"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    EXPECT_EQ(posix_spawn(&pid_, cli.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
+    pid_ = testing::spawn_logged(std::move(args), log);
     // The port it picked is in its first line.
     const std::regex line(R"(on (http://127\.0\.0\.1:\d+/predict))");
     for (int i = 0; i < 400 && url_.empty(); ++i) {

@@ -3,9 +3,7 @@
 // since its last checkpoint, never reads a partial file, and ends with the same
 // weights as a run that was never interrupted (CPU, fixed seed).
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -20,8 +18,6 @@
 #include "engine/checkpoint.h"
 #include "test_util.h"
 
-extern char** environ;
-
 namespace segtransfer {
 namespace {
 
@@ -32,21 +28,6 @@ constexpr int kIterations = 120, kCheckpointEvery = 10;
 
 std::vector<std::string> train_args(const fs::path& config, const fs::path& out) {
   return {SEGTRANSFER_CLI_PATH, "train", "-c", config.string(), "-o", out.string(), "--resume"};
-}
-
-// Starts the command with its output in `log`; returns the child's pid.
-pid_t spawn(std::vector<std::string> args, const fs::path& log) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
 }
 
 int wait_for(pid_t pid) {
@@ -77,7 +58,7 @@ optim: {{type: adamw, lr: 1.0e-3, warmup_iters: 5}}
 train: {{iterations: {}, batch_size: 2, checkpoint_every: {}, log_every: 5, threads: 1, workers: 1, seed: 3}}
 )",
                                             (dir / "gta").string(), kIterations, kCheckpointEvery));
-  ASSERT_EQ(wait_for(spawn(train_args(config, dir / "reference"), dir / "reference.log")), 0)
+  ASSERT_EQ(wait_for(testing::spawn_logged(train_args(config, dir / "reference"), dir / "reference.log")), 0)
       << read_text_file(dir / "reference.log");
 
   // Kill at a random moment four times, resuming each time; then let it finish.
@@ -86,13 +67,13 @@ train: {{iterations: {}, batch_size: 2, checkpoint_every: {}, log_every: 5, thre
   const fs::path run = dir / "killed";
   int kills = 0;
   for (int round = 0; round < 4; ++round) {
-    const pid_t pid = spawn(train_args(config, run), dir / "killed.log");
+    const pid_t pid = testing::spawn_logged(train_args(config, run), dir / "killed.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     if (kill(pid, SIGKILL) == 0) ++kills;
     wait_for(pid);
     if (fs::exists(run / "model.pt")) break;  // it finished before the kill
   }
-  ASSERT_EQ(wait_for(spawn(train_args(config, run), dir / "killed.log")), 0) << read_text_file(dir / "killed.log");
+  ASSERT_EQ(wait_for(testing::spawn_logged(train_args(config, run), dir / "killed.log")), 0) << read_text_file(dir / "killed.log");
   EXPECT_GE(kills, 2);
 
   // Every resume started from a checkpoint iteration: at most kCheckpointEvery - 1 iterations lost per kill.

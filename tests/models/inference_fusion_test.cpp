@@ -5,23 +5,11 @@
 #include "core/error.h"
 #include "models/batch_norm.h"
 #include "models/model.h"
+#include "test_util.h"
 
 using namespace segtransfer;
 
 namespace {
-
-// Non-trivial BatchNorm statistics and affine parameters, so that a wrong fold shows.
-void randomise_batch_norm(torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  for (const auto& module : model.modules()) {
-    if (auto* bn = dynamic_cast<BatchNorm2dImpl*>(module.get())) {
-      bn->running_mean.uniform_(-0.5, 0.5);
-      bn->running_var.uniform_(0.5, 2.0);
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.2, 0.2);
-    }
-  }
-}
 
 int64_t count_batch_norms(torch::nn::Module& model) {
   int64_t n = 0;
@@ -38,7 +26,7 @@ class FoldEveryModel : public ::testing::TestWithParam<std::string> {};
 TEST_P(FoldEveryModel, SameLogitsAfterFolding) {
   torch::manual_seed(0);
   SegmentationModel model = make_model(GetParam(), 7);
-  randomise_batch_norm(*model);
+  segtransfer::testing::randomise_batch_norm(*model);
   model->eval();
   torch::NoGradGuard no_grad;
   const auto input = torch::randn({1, 3, 96, 128});

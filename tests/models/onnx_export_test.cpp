@@ -17,19 +17,6 @@ namespace {
 
 constexpr std::array<double, 3> kMean{123.675, 116.28, 103.53}, kStd{58.395, 57.12, 57.375};
 
-// Non-trivial BatchNorm statistics, so that a wrong fold or a wrong BatchNormalization shows.
-void randomise_batch_norm(torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  for (const auto& module : model.modules()) {
-    if (auto* bn = dynamic_cast<BatchNorm2dImpl*>(module.get())) {
-      bn->running_mean.uniform_(-0.5, 0.5);
-      bn->running_var.uniform_(0.5, 2.0);
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.2, 0.2);
-    }
-  }
-}
-
 cv::Mat run_opencv_dnn(const std::string& path, const torch::Tensor& x) {
   cv::dnn::Net net = cv::dnn::readNetFromONNX(path);
   net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
@@ -46,7 +33,7 @@ TEST_P(OnnxEveryModel, OpenCvDnnMatchesLibTorch) {
   testing::TempDir dir;
   torch::manual_seed(0);
   SegmentationModel model = make_model(GetParam(), 19);
-  randomise_batch_norm(*model);
+  testing::randomise_batch_norm(*model);
   model->eval();
   const cv::Size size(160, 96);  // not a multiple of every stride: the resizes must match too
   const cv::Mat image = render_synthetic_scene(SynthDomain::Target, 3, size).image;
