@@ -14,6 +14,11 @@ void write_atomically(const std::filesystem::path& path,
 
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
 
+// Removes from `dir` the temporary files write_atomically left behind in processes
+// that were killed while writing (<name>.tmp.<pid>, the pid no longer running);
+// they are never read as the file they were meant to become. Returns how many.
+int remove_stale_temporaries(const std::filesystem::path& dir);
+
 // Appends one line and flushes (for logs such as metrics.jsonl).
 void append_line(const std::filesystem::path& path, const std::string& line);
 

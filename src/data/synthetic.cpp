@@ -1565,15 +1565,6 @@ struct Job {
   std::vector<fs::path> labels;  // written as labelIds unless the name says TrainIds
 };
 
-// Temporary files left by an interrupted run (write_atomically names them "<file>.tmp.<pid>").
-void remove_stale_temporaries(const fs::path& folder) {
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) return;
-  for (const auto& entry : fs::directory_iterator(folder, ec))
-    if (entry.is_regular_file(ec) && entry.path().filename().string().find(".tmp.") != std::string::npos)
-      fs::remove(entry.path(), ec);
-}
-
 // Train id → Cityscapes labelId for every byte value (ignore → 0).
 const cv::Mat& label_id_lut() {
   static const cv::Mat lut = [] {

@@ -1,12 +1,8 @@
 #include "engine/trainer.h"
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <regex>
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include "core/atomic_file.h"
@@ -80,25 +76,6 @@ std::string dry_run(const RunConfig& cfg) {
 
 namespace {
 
-// A process killed while writing a checkpoint leaves its temporary file
-// (write_atomically's <name>.tmp.<pid>), never read: files are found by their real
-// names. Those of processes that are gone are cleared away.
-void remove_stale_temporaries(const fs::path& dir) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    const size_t at = name.rfind(".tmp.");
-    if (at == std::string::npos || !entry.is_regular_file()) continue;
-    const std::string pid = name.substr(at + 5);
-    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    const pid_t owner = static_cast<pid_t>(std::stol(pid));
-    if (owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) {
-      fs::remove(entry.path(), ec);
-      spdlog::info("removed {}, left by a process that was killed while writing it", entry.path().string());
-    }
-  }
-}
-
 // LibTorch's allocation failure ("DefaultCPUAllocator: can't allocate memory: you
 // tried to allocate N bytes", or CUDA's "out of memory"), said in the run's terms.
 void throw_if_out_of_memory(const c10::Error& e, const RunConfig& cfg, int64_t iteration, int64_t checkpointed) {
@@ -137,7 +114,9 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     fs::create_directories(out_dir, ec);
     if (ec) throw Error("cannot create output folder " + out_dir.string() + ": " + ec.message());
     write_text_atomically(out_dir / "config.yaml", dump_config(cfg));
-    remove_stale_temporaries(out_dir);
+    // A checkpoint write killed mid-way left its temporary (never read): clear it away.
+    if (const int n = remove_stale_temporaries(out_dir))
+      spdlog::info("removed {} temporary file(s) left by a killed process in {}", n, out_dir.string());
   }
 
   // Processes sharing a machine share its cores unless train.threads says otherwise.

@@ -74,7 +74,7 @@ class OnnxGraphWriter {
     } else if (op == "aten::hardsigmoid") {
       hard_sigmoid(name_of(in[0]), name_of(out));
     } else if (op == "aten::hardswish") {
-      // x · hardsigmoid(x): HardSwish itself is opset 14, which OpenCV 4.6 does not read.
+      // x · hardsigmoid(x): HardSwish itself is opset 14; torch.onnx writes this pair below it.
       const std::string gate = fresh_name("hardsigmoid");
       hard_sigmoid(name_of(in[0]), gate);
       add_node("Mul", {name_of(in[0]), gate}, {name_of(out)});

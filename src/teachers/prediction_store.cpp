@@ -148,8 +148,7 @@ PredictionStore PredictionStore::open_for_writing(const std::string& dir, const 
   if (ec) throw Error(fmt::format("cannot create prediction store folder '{}': {}", dir, ec.message()));
   // A killed query leaves the temporary file of the entry it was writing
   // (never read: entries are found by their real names); clear them away.
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().filename().string().find(".topk.tmp.") != std::string::npos) fs::remove(entry.path(), ec);
+  remove_stale_temporaries(dir);
   const fs::path manifest = fs::path(dir) / kManifest;
   if (fs::exists(manifest)) {
     PredictionStore existing = open(dir);

@@ -73,3 +73,22 @@ TEST(AtomicFile, FailedWriteLeavesOldFileIntact) {
   for (auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++files;
   EXPECT_EQ(files, 1);  // no temporary left behind
 }
+
+// Temporaries of a process that is gone are removed; those of a live one (here: this
+// process) and ordinary files stay.
+TEST(AtomicFile, StaleTemporariesOfDeadProcessesAreRemoved) {
+  segtransfer::testing::TempDir dir;
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);  // its pid now names no process
+  const std::string dead = std::to_string(child), alive = std::to_string(getpid());
+  for (const std::string& name : {"checkpoint.pt.tmp." + dead, "m.topk.tmp." + dead, "model.pt.tmp." + alive,
+                                  std::string("notes.tmp.txt"), std::string("checkpoint.pt")})
+    write_text_atomically(dir / name, "x");
+  EXPECT_EQ(remove_stale_temporaries(dir.path()), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir / ("checkpoint.pt.tmp." + dead)));
+  EXPECT_TRUE(std::filesystem::exists(dir / ("model.pt.tmp." + alive)));
+  EXPECT_TRUE(std::filesystem::exists(dir / "notes.tmp.txt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.pt"));
+  EXPECT_EQ(remove_stale_temporaries(dir / "no_such_folder"), 0);
+}
