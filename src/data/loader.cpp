@@ -48,21 +48,6 @@ void check_usable(const SegDataset& dataset, const LoaderOptions& options) {
     throw Error(fmt::format("loader shard {} of {} is not a valid share", options.shard, options.shards));
 }
 
-// Normalised RGB planes written straight into `out` (3·H·W floats): one split and
-// one convertTo per channel, all OpenCV, so no torch op runs on a loader thread.
-void write_image(const cv::Mat& bgr, const std::array<double, 3>& mean, const std::array<double, 3>& std,
-                 float* out) {
-  if (bgr.type() != CV_8UC3)
-    throw Error(fmt::format("image_to_tensor: expected an 8-bit BGR image, got {}", cv::typeToString(bgr.type())));
-  std::vector<cv::Mat> bgr_planes;
-  cv::split(bgr, bgr_planes);
-  const size_t plane_size = bgr.total();
-  for (int c = 0; c < 3; ++c) {
-    cv::Mat plane(bgr.size(), CV_32FC1, out + c * plane_size);
-    bgr_planes[2 - c].convertTo(plane, CV_32F, 1.0 / std[c], -mean[c] / std[c]);
-  }
-}
-
 void write_label(const cv::Mat& label, int64_t* out) {
   if (label.type() != CV_8UC1)
     throw Error(fmt::format("label_to_tensor: expected an 8-bit label map, got {}", cv::typeToString(label.type())));
@@ -77,7 +62,7 @@ void write_label(const cv::Mat& label, int64_t* out) {
 torch::Tensor image_to_tensor(const cv::Mat& bgr, const std::array<double, 3>& mean,
                               const std::array<double, 3>& std) {
   torch::Tensor out = torch::empty({3, bgr.rows, bgr.cols}, torch::kFloat32);
-  write_image(bgr, mean, std, out.data_ptr<float>());
+  write_normalised_rgb(bgr, mean, std, out.data_ptr<float>());
   return out;
 }
 
@@ -144,7 +129,7 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
                               dataset.description(), sample.stem, image_size.width, image_size.height,
                               batch.stems.front(), batch.image.size(3), batch.image.size(2)));
     }
-    write_image(sample.image, options.mean, options.std, batch.image[local].data_ptr<float>());
+    write_normalised_rgb(sample.image, options.mean, options.std, batch.image[local].data_ptr<float>());
     if (labelled) {
       if (sample.label.empty())
         throw Error(fmt::format("{}: sample '{}' has no label but the dataset is labelled", dataset.description(),

@@ -81,6 +81,19 @@ void adjust_hue(cv::Mat& image, double turns) {
 
 }  // namespace
 
+void write_normalised_rgb(const cv::Mat& bgr, const std::array<double, 3>& mean, const std::array<double, 3>& std,
+                          float* out) {
+  if (bgr.type() != CV_8UC3)
+    throw Error(fmt::format("expected an 8-bit BGR image, got {}", cv::typeToString(bgr.type())));
+  std::vector<cv::Mat> bgr_planes;
+  cv::split(bgr, bgr_planes);
+  const size_t plane_size = bgr.total();
+  for (int c = 0; c < 3; ++c) {
+    cv::Mat plane(bgr.size(), CV_32FC1, out + c * plane_size);
+    bgr_planes[2 - c].convertTo(plane, CV_32F, 1.0 / std[c], -mean[c] / std[c]);
+  }
+}
+
 void resize_pair(cv::Mat& image, cv::Mat& label, cv::Size size) {
   if (image.size() == size) return;
   cv::resize(image, image, size, 0, 0, cv::INTER_LINEAR);

@@ -12,6 +12,13 @@ namespace segtransfer {
 
 using Rng = std::mt19937_64;
 
+// A BGR uint8 image as the networks take it: RGB planes (3·H·W floats, C order)
+// of (pixel − mean) / std, written straight into `out` with one split and one
+// convertTo per channel (OpenCV only: loader threads and the ONNX deployment path
+// run no torch op). Throws Error for anything but CV_8UC3.
+void write_normalised_rgb(const cv::Mat& bgr, const std::array<double, 3>& mean, const std::array<double, 3>& std,
+                          float* out);
+
 // Image: bilinear; label: nearest. size = (w, h).
 void resize_pair(cv::Mat& image, cv::Mat& label, cv::Size size);
 // Random rescale by a factor in [lo, hi] (uniform).

@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/transforms.h"
 
 namespace segtransfer {
 namespace fs = std::filesystem;
@@ -105,15 +106,10 @@ cv::Mat OnnxSegmenter::logits(const cv::Mat& bgr) {
     throw Error(fmt::format("ONNX segmenter: expected an 8-bit BGR image, got {}", cv::typeToString(bgr.type())));
   cv::Mat resized = bgr;
   if (bgr.size() != info_.input_size) cv::resize(bgr, resized, info_.input_size, 0, 0, cv::INTER_LINEAR);
-  // The same normalisation as training (data/loader.cpp), written into an NCHW blob.
+  // The training normalisation, written into an NCHW blob.
   const int shape[] = {1, 3, info_.input_size.height, info_.input_size.width};
   cv::Mat blob(4, shape, CV_32F);
-  std::vector<cv::Mat> bgr_planes;
-  cv::split(resized, bgr_planes);
-  for (int c = 0; c < 3; ++c) {
-    cv::Mat plane(info_.input_size, CV_32FC1, blob.ptr<float>(0, c));
-    bgr_planes[2 - c].convertTo(plane, CV_32F, 1.0 / info_.std[c], -info_.mean[c] / info_.std[c]);
-  }
+  write_normalised_rgb(resized, info_.mean, info_.std, blob.ptr<float>());
   net_.setInput(blob, "image");
   cv::Mat out = net_.forward("logits");
   const int classes = info_.labels.num_classes();
