@@ -40,26 +40,29 @@ void export_onnx_bundle(SegmentationModelImpl& model, const RunConfig& cfg, cv::
     torch::NoGradGuard no_grad;
     expected = model.forward(input).contiguous();
   }
+  // Graph and weights go to temporary names until OpenCV DNN has reproduced the
+  // logits: a failed export leaves no file and keeps an earlier export's intact.
   const fs::path checkpoint = fs::path(output).replace_extension("").string() + "_weights.pt";
-  save_state_dict(model, checkpoint.string());
-
-  // The graph goes to a temporary name until OpenCV DNN has reproduced the logits.
-  const fs::path unchecked = output.string() + ".unchecked";
-  const OnnxExportSummary summary = export_onnx(model, size, unchecked.string());
+  const fs::path unchecked = output.string() + ".unchecked", unchecked_weights = checkpoint.string() + ".unchecked";
+  save_state_dict(model, unchecked_weights.string());  // before the fold: a state_dict users can load
+  OnnxExportSummary summary;
   double diff = 0;
-  try {
-    diff = onnx_parity(unchecked.string(), input, expected);
-  } catch (const cv::Exception& e) {
-    fs::remove(unchecked);
-    fs::remove(checkpoint);
-    throw Error("OpenCV DNN cannot run the exported graph (" + e.msg + "); nothing written");
-  }
   constexpr double kTolerance = 1e-3;
-  if (!(diff <= kTolerance)) {
-    fs::remove(unchecked);
-    fs::remove(checkpoint);
-    throw Error(fmt::format("OpenCV DNN's logits differ from LibTorch's by {:.2e} (> {:.0e}); nothing written", diff,
-                            kTolerance));
+  try {
+    summary = export_onnx(model, size, unchecked.string());
+    try {
+      diff = onnx_parity(unchecked.string(), input, expected);
+    } catch (const cv::Exception& e) {
+      throw Error("OpenCV DNN cannot run the exported graph (" + e.msg + "); nothing written");
+    }
+    if (!(diff <= kTolerance))
+      throw Error(fmt::format("OpenCV DNN's logits differ from LibTorch's by {:.2e} (> {:.0e}); nothing written", diff,
+                              kTolerance));
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(unchecked, ec);
+    fs::remove(unchecked_weights, ec);
+    throw;
   }
   OnnxSidecar sidecar;
   sidecar.architecture = model.architecture();
@@ -71,6 +74,7 @@ void export_onnx_bundle(SegmentationModelImpl& model, const RunConfig& cfg, cv::
   sidecar.onnx_file = output.filename().string();
   sidecar.checkpoint_file = checkpoint.filename().string();
   sidecar.write(sidecar_path_of(output.string()));
+  fs::rename(unchecked_weights, checkpoint);
   fs::rename(unchecked, output);
   spdlog::info("wrote {} (ONNX opset {}, {} nodes, {} BatchNorms folded; input 'image' (1, 3, {}, {}), output "
                "'logits'), {} and {}",
