@@ -60,8 +60,7 @@ std::string dry_run(const RunConfig& cfg) {
   // Files an earlier step of a pipeline writes (configs/README.md): named now, required when training starts.
   std::vector<std::pair<std::string, std::string>> inputs{{"model.init", cfg.model.init}};
   const std::string& m = cfg.method;
-  if (m == "corte" || m == "plain_distill" || m == "soft_distill" || m == "threshold_distill")
-    inputs.emplace_back("store.path", cfg.store.path);
+  if (reads_prediction_store(m)) inputs.emplace_back("store.path", cfg.store.path);
   if (m == "dual_teacher")
     inputs.emplace_back("dual_teacher.teacher_weights", config_value<std::string>(cfg.tree, "dual_teacher.teacher_weights"));
   if (m == "stvm") inputs.emplace_back("stvm.source_weights", config_value<std::string>(cfg.tree, "stvm.source_weights"));
@@ -76,24 +75,27 @@ std::string dry_run(const RunConfig& cfg) {
 
 namespace {
 
+// What a run that stops now keeps, for its error message.
+std::string kept_checkpoint(int64_t checkpointed) {
+  return checkpointed > 0
+             ? fmt::format("the checkpoint of iteration {} is intact (--resume continues from it)", checkpointed)
+             : std::string("no checkpoint was written yet");
+}
+
 // LibTorch's allocation failure ("DefaultCPUAllocator: can't allocate memory: you
 // tried to allocate N bytes", or CUDA's "out of memory"), said in the run's terms.
 void throw_if_out_of_memory(const c10::Error& e, const RunConfig& cfg, int64_t iteration, int64_t checkpointed) {
-  const std::string message = e.what_without_backtrace();
+  const std::string message = e.what();
   const bool cpu = message.find("can't allocate memory") != std::string::npos;
   if (!cpu && message.find("out of memory") == std::string::npos) return;
   std::string needed;
   std::smatch m;
-  const std::string full = e.what();
-  if (std::regex_search(full, m, std::regex(R"(allocate (\d+) bytes)")))
+  if (std::regex_search(message, m, std::regex(R"(allocate (\d+) bytes)")))
     needed = fmt::format(" (one allocation of {:.0f} MiB failed)", std::stod(m[1]) / (1024.0 * 1024.0));
-  const std::string kept = checkpointed > 0 ? fmt::format("the checkpoint of iteration {} is intact (--resume "
-                                                         "continues from it)", checkpointed)
-                                           : std::string("no checkpoint was written yet");
   throw Error(fmt::format("out of {} memory at iteration {}{} with train.batch_size {} and data.augment.crop {}x{}: "
                           "reduce either; {}",
                           cpu ? "CPU" : "GPU", iteration, needed, cfg.train.batch_size, cfg.data.augment.crop[0],
-                          cfg.data.augment.crop[1], kept));
+                          cfg.data.augment.crop[1], kept_checkpoint(checkpointed)));
 }
 
 }  // namespace
@@ -211,9 +213,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     for (const auto& p : model->parameters())
       if (!torch::isfinite(p).all().item<bool>())
         throw Error(fmt::format("non-finite weights after iteration {} (optim.lr {:g} too high?): not written; {}",
-                                iteration, cfg.optim.lr,
-                                checkpointed > 0 ? fmt::format("the checkpoint of iteration {} is intact", checkpointed)
-                                                 : std::string("no checkpoint was written yet")));
+                                iteration, cfg.optim.lr, kept_checkpoint(checkpointed)));
     save_checkpoint(checkpoint_path.string(), CheckpointInfo{iteration, spent(), cfg.model.name}, *model, *optimizer,
                     *method);
   };

@@ -118,9 +118,12 @@ std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodConte
   if (name == "dual_teacher") return std::make_unique<DualTeacher>(std::move(context));
   if (name == "stvm") return std::make_unique<Stvm>(std::move(context));
   if (name == "clda") return std::make_unique<Clda>(std::move(context));
-  if (name == "corte" || name == "plain_distill" || name == "soft_distill" || name == "threshold_distill")
-    return std::make_unique<Corte>(std::move(context));
+  if (reads_prediction_store(name)) return std::make_unique<Corte>(std::move(context));
   throw Error("internal: method '" + name + "' is listed in known_methods() but has no constructor");
+}
+
+bool reads_prediction_store(const std::string& method) {
+  return method == "corte" || method == "plain_distill" || method == "soft_distill" || method == "threshold_distill";
 }
 
 torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what) {

@@ -94,6 +94,8 @@ class TrainingMethod {
 std::vector<std::string> known_methods();
 // Throws Error listing the known methods when `name` is not one.
 void require_known_method(const std::string& name);
+// CoRTe and the black-box baselines: they train from the prediction store (store.path).
+bool reads_prediction_store(const std::string& method);
 // Throws Error listing the known methods when `name` is not one.
 std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context);
 
