@@ -36,6 +36,23 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
+// Waits until the run's metrics log holds a training line at or past `iteration`; false
+// if the process ended first or 60 s passed.
+bool wait_for_logged_iteration(const fs::path& metrics, int64_t iteration, pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(metrics);
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && !j.contains("eval") && j.value("iter", int64_t{0}) >= iteration) return true;
+    }
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) != 0) return false;  // ended (status reaped: wait_for returns at once)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> weights_of(const fs::path& file) {
   SegmentationModel model = make_model("lraspp_mobilenet_v3_small", 19);
   load_model_weights(file.string(), *model);
@@ -61,20 +78,25 @@ train: {{iterations: {}, batch_size: 2, checkpoint_every: {}, log_every: 5, thre
   ASSERT_EQ(wait_for(testing::spawn_logged(train_args(config, dir / "reference"), dir / "reference.log")), 0)
       << read_text_file(dir / "reference.log");
 
-  // Kill at a random moment four times, resuming each time; then let it finish.
+  // Kill four times at a random moment of observed progress (the metrics log past a random
+  // iteration, then a random offset), resuming each time: wall-clock delays would depend on
+  // the machine's speed (a fast one finishes before the second kill).
   std::mt19937 rng(12345);
-  std::uniform_int_distribution<int> delay_ms(1500, 4000);  // start-up takes ~1 s here
+  std::uniform_int_distribution<int> offset_ms(0, 300);
   const fs::path run = dir / "killed";
   int kills = 0;
   for (int round = 0; round < 4; ++round) {
+    const int64_t target = std::uniform_int_distribution<int64_t>(round * 25 + 5, round * 25 + 24)(rng);
     const pid_t pid = testing::spawn_logged(train_args(config, run), dir / "killed.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    if (kill(pid, SIGKILL) == 0) ++kills;
+    const bool reached = wait_for_logged_iteration(run / "metrics.jsonl", target, pid);
+    if (reached) std::this_thread::sleep_for(std::chrono::milliseconds(offset_ms(rng)));
+    // Only a kill of a process that is still running counts.
+    if (reached && waitpid(pid, nullptr, WNOHANG) == 0 && kill(pid, SIGKILL) == 0) ++kills;
     wait_for(pid);
     if (fs::exists(run / "model.pt")) break;  // it finished before the kill
   }
   ASSERT_EQ(wait_for(testing::spawn_logged(train_args(config, run), dir / "killed.log")), 0) << read_text_file(dir / "killed.log");
-  EXPECT_GE(kills, 2);
+  EXPECT_GE(kills, 3);
 
   // Every resume started from a checkpoint iteration: at most kCheckpointEvery - 1 iterations lost per kill.
   const std::string log = read_text_file(dir / "killed.log");
