@@ -21,7 +21,7 @@
 
 #include "data/dataset.h"
 #include "core/error.h"
-#include "engine/optimization.h"
+#include "methods/common/optimization.h"
 #include "engine/runtime.h"
 #include "eval/plot.h"
 #include "methods/common/ema.h"

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/dataset.h"
-#include "engine/distributed.h"
+#include "parallel/distributed.h"
 #include "engine/runtime.h"
 #include "teachers/query.h"
 
@@ -30,7 +30,8 @@ void add_query_command(CLI::App& app) {
       "Data-parallel: started with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set (torchrun, Slurm), each\n"
       "process asks for its share of the images into the same store folder (a shared file system).\n"
       "Example:\n"
-      "  segtransfer query -c configs/synth_corte.yaml --set teacher.path=runs/demo/black_box.pt");
+      "  segtransfer query -c configs/synth_query.yaml --set teacher.path=runs/demo/black_box.pt \\\n"
+      "      --set store.path=runs/demo_store");
   cmd->callback([args] {
     RunConfig cfg = args->config.load();
     if (!args->store.empty()) cfg.store.path = args->store;

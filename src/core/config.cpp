@@ -54,6 +54,8 @@ train:
   iterations: 40000        # with time_budget_min: the most iterations
   time_budget_min: 0       # > 0: train for this many minutes of wall-clock time (evaluation excluded); the
                            # schedules (lr, CoRTe's phases) follow the spent share of the budget
+  time_budget_clock: wall  # wall | cpu: the process's CPU time / train.threads, the minutes the run would take
+                           # alone on that many cores (a benchmark queue sharing the machine stays fair)
   batch_size: 2
   checkpoint_every: 4000
   eval_every: 4000
@@ -107,6 +109,8 @@ corte:                     # CoRTe and the black-box distillation baselines (doc
   ema_momentum: 0.999
   mix: true                # ClassMix of two target images and their pseudo-labels
   kept_share_weight: true  # weight each image's loss by its share of kept pixels (DACS); false: mean over kept pixels
+  class_balance: 0.0       # 0..1: weight class c's pixels by (c's share of the black box's top-1 pixels)^-class_balance
+                           # (0.5: inverse square root), normalised to mean 1 over the pixels; 0 = off
   plain_view: false        # with mix: also train on the unmixed strong view (twice the compute per step)
   strong_augment: true     # colour jitter + blur on the student's view
   jitter_strength: 0.2
@@ -342,6 +346,9 @@ RunConfig config_from_tree(const YAML::Node& t) {
   tr.iterations = config_value<int>(t, "train.iterations");
   tr.time_budget_min = config_value<double>(t, "train.time_budget_min");
   if (tr.time_budget_min < 0) throw Error("config key 'train.time_budget_min' must be >= 0 (0 = off)");
+  tr.time_budget_clock = config_value<std::string>(t, "train.time_budget_clock");
+  if (tr.time_budget_clock != "wall" && tr.time_budget_clock != "cpu")
+    throw Error("config key 'train.time_budget_clock' is '" + tr.time_budget_clock + "': expected wall or cpu");
   tr.batch_size = config_value<int>(t, "train.batch_size");
   tr.checkpoint_every = config_value<int>(t, "train.checkpoint_every");
   tr.eval_every = config_value<int>(t, "train.eval_every");

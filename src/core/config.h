@@ -64,6 +64,7 @@ struct OptimSpec {
 struct TrainSpec {
   int iterations = 40000, batch_size = 2;
   double time_budget_min = 0;  // > 0: stop after this much loop time; iterations is then an upper bound
+  std::string time_budget_clock = "wall";  // wall | cpu (process CPU time / threads)
   int checkpoint_every = 4000, eval_every = 4000, log_every = 50;
   uint64_t seed = 0;
   int threads = 0;  // intra-op threads; 0 = all cores

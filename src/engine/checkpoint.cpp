@@ -105,26 +105,4 @@ CheckpointInfo load_checkpoint(const std::string& path, const std::string& model
   return info;
 }
 
-void load_model_weights(const std::string& path, SegmentationModelImpl& model) {
-  if (!std::filesystem::exists(path)) throw Error("weights file " + path + " does not exist");
-  // A training checkpoint holds the model under "model"; anything else is taken
-  // to be a PyTorch state_dict archive.
-  torch::serialize::InputArchive archive, model_archive;
-  bool is_checkpoint = false;
-  try {
-    archive.load_from(path);
-    is_checkpoint = archive.try_read("model", model_archive);
-  } catch (const c10::Error&) {
-  }
-  if (is_checkpoint) {
-    try {
-      model.load(model_archive);
-      return;
-    } catch (const c10::Error& e) {
-      throw Error("checkpoint " + path + " does not fit model " + model.architecture());
-    }
-  }
-  import_state_dict(model, path, /*strict=*/true);
-}
-
 }  // namespace segtransfer

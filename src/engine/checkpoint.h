@@ -8,6 +8,7 @@
 
 #include "methods/method.h"
 #include "models/model.h"
+#include "models/weight_import.h"  // load_model_weights, for the callers that restore a run
 
 namespace segtransfer {
 
@@ -25,9 +26,5 @@ void save_checkpoint(const std::string& path, const CheckpointInfo& info, Segmen
 CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name,
                                SegmentationModelImpl& model, torch::optim::Optimizer& optimizer,
                                TrainingMethod& method);
-
-// Loads only the model weights (for eval/predict) from a checkpoint or a
-// state_dict archive (.pt written by save_state_dict / torch.save).
-void load_model_weights(const std::string& path, SegmentationModelImpl& model);
 
 }  // namespace segtransfer

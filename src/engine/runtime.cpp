@@ -4,6 +4,7 @@
 #include <torch/utils.h>
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <thread>
 #if defined(__GLIBC__)  // defined by the C++ headers above on glibc systems
@@ -45,6 +46,12 @@ double peak_resident_mib() {
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+double process_cpu_seconds() {
+  timespec t{};
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return 0;
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 }  // namespace segtransfer

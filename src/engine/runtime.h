@@ -24,4 +24,7 @@ void configure_allocator();
 // The process's peak resident memory so far, in MiB (getrusage); 0 where unknown.
 double peak_resident_mib();
 
+// CPU seconds used by every thread of this process so far (CLOCK_PROCESS_CPUTIME_ID).
+double process_cpu_seconds();
+
 }  // namespace segtransfer

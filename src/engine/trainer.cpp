@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
-#include "engine/distributed.h"
-#include "engine/optimization.h"
+#include "parallel/distributed.h"
+#include "methods/common/optimization.h"
 #include "engine/runtime.h"
 #include "eval/evaluator.h"
 #include "eval/report.h"
@@ -46,7 +46,7 @@ std::string dry_run(const RunConfig& cfg) {
   std::string out = fmt::format("config OK: method {}, model {} ({} classes), {} iterations of batch {}\n",
                                 cfg.method, cfg.model.name, cfg.model.num_classes, cfg.train.iterations,
                                 cfg.train.batch_size);
-  require_known_method(cfg.method);
+  const MethodEntry& method = method_entry(cfg.method);
   make_model(cfg.model.name, cfg.model.num_classes);  // throws for an unknown model name
   for (auto [role, spec] : {std::pair{"source", &cfg.data.source}, {"target", &cfg.data.target}, {"val", &cfg.data.val}}) {
     if (spec->empty()) continue;
@@ -59,12 +59,8 @@ std::string dry_run(const RunConfig& cfg) {
   }
   // Files an earlier step of a pipeline writes (configs/README.md): named now, required when training starts.
   std::vector<std::pair<std::string, std::string>> inputs{{"model.init", cfg.model.init}};
-  const std::string& m = cfg.method;
-  if (reads_prediction_store(m)) inputs.emplace_back("store.path", cfg.store.path);
-  if (m == "dual_teacher")
-    inputs.emplace_back("dual_teacher.teacher_weights", config_value<std::string>(cfg.tree, "dual_teacher.teacher_weights"));
-  if (m == "stvm") inputs.emplace_back("stvm.source_weights", config_value<std::string>(cfg.tree, "stvm.source_weights"));
-  if (m == "clda") inputs.emplace_back("clda.teacher_init", config_value<std::string>(cfg.tree, "clda.teacher_init"));
+  if (method.reads_prediction_store) inputs.emplace_back("store.path", cfg.store.path);
+  for (const auto& key : method.input_keys) inputs.emplace_back(key, config_value<std::string>(cfg.tree, key));
   if (cfg.teacher.type == "torchscript" || cfg.teacher.type == "folder") inputs.emplace_back("teacher.path", cfg.teacher.path);
   for (const auto& [key, path] : inputs) {
     if (path.empty()) continue;
@@ -164,7 +160,7 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
     }
   }
   MethodContext ctx{&cfg, model, device, start, group.get()};
-  auto method = make_method(cfg.method, ctx);
+  auto method = method_entry(cfg.method).make(ctx);
   add_head_group(*optimizer, method->trainable_parameters());
   // Without synchronised BatchNorm each process keeps its own statistics; like
   // PyTorch DDP's broadcast_buffers, every step starts from rank 0's.
@@ -196,13 +192,21 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
   spdlog::info("training {} ({}, {:.2f} M parameters) with {} on {}, {} threads: iterations {}..{} of {}{}",
                cfg.model.name, model->architecture(), count_parameters(*model) / 1e6, cfg.method, device.str(),
                threads, start, stop, total,
-               budget_s > 0 ? fmt::format(", or until {} of training time are spent", format_duration(budget_s)) : "");
+               budget_s > 0 ? fmt::format(", or until {} of training time ({} clock) are spent", format_duration(budget_s),
+                                           cfg.train.time_budget_clock)
+                            : "");
 
   const auto loop_start = Clock::now();
-  double eval_seconds = 0;  // evaluation does not count against a time budget
-  auto spent = [&] {
-    return spent_before + std::chrono::duration<double>(Clock::now() - loop_start).count() - eval_seconds;
+  // What a time budget counts: wall seconds, or the process's CPU seconds per intra-op
+  // thread (train.time_budget_clock: cpu), which other work on the machine does not eat into.
+  const bool cpu_clock = cfg.train.time_budget_clock == "cpu";
+  auto clock_now = [&] {
+    return cpu_clock ? process_cpu_seconds() / threads
+                     : std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
   };
+  const double loop_start_s = clock_now();
+  double eval_seconds = 0;  // evaluation does not count against a time budget
+  auto spent = [&] { return spent_before + clock_now() - loop_start_s - eval_seconds; };
   auto progress_of = [&](int64_t iteration) {
     return budget_s > 0 ? spent() / budget_s : static_cast<double>(iteration) / std::max<int64_t>(total, 1);
   };
@@ -218,14 +222,14 @@ TrainResult train(const RunConfig& cfg, const TrainOptions& options) {
                     *method);
   };
   auto evaluate_now = [&](int64_t iteration) -> EvalResult {
-    const auto eval_start = Clock::now();
+    const double eval_start = clock_now();
     auto r = evaluate(method->model_to_evaluate(), *val, cfg.eval, cfg.data, device);
     model->train();
     nlohmann::json line{{"iter", iteration}, {"eval", nlohmann::json::parse(to_json(r))}};
     append_line(metrics_path, line.dump());
     spdlog::info("[it {}/{}] val mIoU{} {:.2f}  pixel acc {:.2f}  ({} images, {:.1f}s)", iteration, total,
                  r.protocol == "all" ? "" : r.protocol, 100 * r.miou, 100 * r.pixel_accuracy, r.images, r.seconds);
-    eval_seconds += std::chrono::duration<double>(Clock::now() - eval_start).count();
+    eval_seconds += clock_now() - eval_start;
     return r;
   };
 

@@ -7,7 +7,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "engine/optimization.h"
+#include "methods/common/optimization.h"
 #include "eval/plot.h"
 #include "methods/common/losses.h"
 #include "models/weight_import.h"

@@ -3,17 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.h"
 #include "data/rare_class_sampling.h"
-#include "methods/corte.h"
-#include "methods/clda.h"
-#include "methods/dacs.h"
-#include "methods/dual_teacher.h"
-#include "methods/source_only.h"
-#include "methods/stvm.h"
 
 namespace segtransfer {
 
@@ -96,34 +89,6 @@ void TrainingMethod::backward(const torch::Tensor& loss, GradientSync* sync, boo
 std::mt19937_64 step_rng(const RunConfig& config, int64_t iteration, uint64_t salt) {
   return std::mt19937_64(config.train.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration) +
                          salt * 0xD1B54A32D192ED03ULL);
-}
-
-std::vector<std::string> known_methods() {
-  return {"source_only", "corte", "plain_distill", "soft_distill", "threshold_distill", "dacs",
-          "dual_teacher", "stvm", "clda"};
-}
-
-void require_known_method(const std::string& name) {
-  const auto known = known_methods();
-  if (std::find(known.begin(), known.end(), name) != known.end()) return;
-  std::string list;
-  for (const auto& m : known) list += (list.empty() ? "" : ", ") + m;
-  throw Error("unknown method '" + name + "' (config key 'method'; known: " + list + ")");
-}
-
-std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context) {
-  require_known_method(name);
-  if (name == "source_only") return std::make_unique<SourceOnly>(std::move(context));
-  if (name == "dacs") return std::make_unique<Dacs>(std::move(context));
-  if (name == "dual_teacher") return std::make_unique<DualTeacher>(std::move(context));
-  if (name == "stvm") return std::make_unique<Stvm>(std::move(context));
-  if (name == "clda") return std::make_unique<Clda>(std::move(context));
-  if (reads_prediction_store(name)) return std::make_unique<Corte>(std::move(context));
-  throw Error("internal: method '" + name + "' is listed in known_methods() but has no constructor");
-}
-
-bool reads_prediction_store(const std::string& method) {
-  return method == "corte" || method == "plain_distill" || method == "soft_distill" || method == "threshold_distill";
 }
 
 torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what) {

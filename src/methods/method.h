@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -12,7 +13,7 @@
 
 #include "core/config.h"
 #include "data/loader.h"
-#include "engine/distributed.h"
+#include "parallel/distributed.h"
 #include "models/model.h"
 
 namespace segtransfer {
@@ -91,13 +92,20 @@ class TrainingMethod {
   std::unique_ptr<GradientSync> student_sync_;  // made at the first backward, over student + method parameters
 };
 
+// One entry per training method: adding a method is one entry in method_table()
+// (src/methods/method_table.cpp) plus its own file.
+struct MethodEntry {
+  std::string name;
+  std::function<std::unique_ptr<TrainingMethod>(MethodContext)> make;
+  // Trains from a black box's stored answers (store.path), not from labelled source data.
+  bool reads_prediction_store = false;
+  // Config keys naming files an earlier step of a pipeline writes: the dry run lists them.
+  std::vector<std::string> input_keys;
+};
+const std::vector<MethodEntry>& method_table();
+// Throws Error listing the known methods when `name` is not one.
+const MethodEntry& method_entry(const std::string& name);
 std::vector<std::string> known_methods();
-// Throws Error listing the known methods when `name` is not one.
-void require_known_method(const std::string& name);
-// CoRTe and the black-box baselines: they train from the prediction store (store.path).
-bool reads_prediction_store(const std::string& method);
-// Throws Error listing the known methods when `name` is not one.
-std::unique_ptr<TrainingMethod> make_method(const std::string& name, MethodContext context);
 
 // The random stream of one step (mixing masks, strong view), seeded by the run's
 // seed and the iteration so that a resumed run draws exactly as an uninterrupted

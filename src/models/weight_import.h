@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "models/model.h"
+
 namespace segtransfer {
 
 struct ImportReport {
@@ -30,5 +32,10 @@ ImportReport import_state_dict(torch::nn::Module& module,
 
 // Writes module's state_dict in the same format (readable by torch.load in Python).
 void save_state_dict(torch::nn::Module& module, const std::string& path);
+
+// Loads only the model weights (for eval/predict, a white-box teacher) from a
+// training checkpoint (the model under "model") or a state_dict archive (.pt written
+// by save_state_dict / torch.save), strictly.
+void load_model_weights(const std::string& path, SegmentationModelImpl& model);
 
 }  // namespace segtransfer

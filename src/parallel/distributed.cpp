@@ -1,4 +1,4 @@
-#include "engine/distributed.h"
+#include "parallel/distributed.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "engine/checkpoint.h"
+#include "models/weight_import.h"
 
 namespace segtransfer {
 

@@ -2,12 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
-#include "engine/optimization.h"
+#include "methods/common/optimization.h"
+#include "engine/runtime.h"
 #include "models/weight_import.h"
 #include "test_util.h"
 
@@ -127,6 +133,40 @@ TEST(Trainer, TimeBudgetEndsTheRunAndDrivesTheSchedule) {
   // Resuming a spent budget trains nothing more.
   TrainResult again = train(cfg, TrainOptions{true});
   EXPECT_EQ(again.iterations, r.iterations);
+}
+
+// train.time_budget_clock: cpu counts the process's CPU time per thread, so a run that
+// shares its core with another busy process trains as much as it would alone, taking longer.
+TEST(Trainer, CpuClockBudgetIsNotEatenByACompetingProcess) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto cfg = tiny_config(dir / "gta", dir / "run", 100000);
+  cfg.train.threads = 1;
+  cfg.train.time_budget_min = 1.0 / 60;  // 1 s of CPU time
+  cfg.train.time_budget_clock = "cpu";
+  cfg.train.checkpoint_every = 100000;
+  // This process and a busy child on one core: each gets about half of it.
+  cpu_set_t one_core, before;
+  sched_getaffinity(0, sizeof before, &before);
+  CPU_ZERO(&one_core);
+  CPU_SET(sched_getcpu(), &one_core);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one_core, &one_core), 0);
+  const pid_t busy = fork();
+  if (busy == 0) {
+    for (volatile uint64_t i = 0;; i = i + 1) {
+    }
+  }
+  const double cpu_before = process_cpu_seconds();
+  const auto wall_before = std::chrono::steady_clock::now();
+  TrainResult r = train(cfg);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  const double cpu = process_cpu_seconds() - cpu_before;
+  kill(busy, SIGKILL);
+  waitpid(busy, nullptr, 0);
+  sched_setaffinity(0, sizeof before, &before);
+  EXPECT_GE(r.seconds, 1.0);
+  EXPECT_GE(cpu, 1.0);          // the budget was CPU time actually spent training
+  EXPECT_GT(wall, 1.5 * cpu);   // ...while the competitor took its share of the core
 }
 
 TEST(Trainer, RefusesToOverwriteARun) {

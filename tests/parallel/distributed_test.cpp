@@ -14,7 +14,7 @@
 #include <random>
 #include <thread>
 
-#include "engine/distributed.h"
+#include "parallel/distributed.h"
 #include "models/model.h"
 #include "models/weight_import.h"
 #include "test_util.h"

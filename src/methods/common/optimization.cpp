@@ -1,4 +1,4 @@
-#include "engine/optimization.h"
+#include "methods/common/optimization.h"
 
 #include <algorithm>
 #include <cmath>
