@@ -74,6 +74,13 @@ void add_demo_command(CLI::App& app) {
       "  segtransfer demo --student-iterations 2000 -o runs/demo_long\n"
       "  segtransfer demo --set model.name=espnet -o runs/demo_espnet");
   cmd->callback([args] {
+    // Each step sets these itself: a --set of them would be overridden without a word.
+    for (const auto& [key, instead] : {std::pair{"train.iterations", "--source-iterations / --student-iterations"},
+                                       {"method", "none: the demo runs source_only, plain_distill and corte"},
+                                       {"output", "-o"}})
+      for (const auto& o : args->overrides)
+        if (o.rfind(std::string(key) + "=", 0) == 0)
+          throw Error(fmt::format("demo: --set {} is decided per step by the demo; use {}", key, instead));
     std::string config_text = replace_all(kDemoConfig, "DATA", args->data);
     config_text = replace_all(config_text, "OUT", args->out);
     config_text = replace_all(config_text, "SOURCE_ITERS", std::to_string(args->source_iterations));

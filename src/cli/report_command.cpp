@@ -18,7 +18,7 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--baseline-label", args->options.baseline_label, "its name in the report (default: baseline)");
   cmd->footer(
       "Every training run writes report.html itself; this rewrites it, e.g. with a baseline:\n"
-      "  segtransfer report --run runs/demo/corte --baseline runs/demo/plain --baseline-label \"plain distillation\"\n"
+      "  segtransfer report --run runs/demo/corte --baseline runs/demo/plain_distill --baseline-label \"plain distillation\"\n"
       "The file is self-contained (plots embedded): open it in any browser, offline.");
   cmd->callback([args] { spdlog::info("wrote {}", write_run_report(args->run, args->options)); });
 }
