@@ -109,22 +109,31 @@ EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, con
 
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
+  return score_predictions(
+      dataset, spec,
+      [&](const Sample& sample, size_t) {
+        const auto image = image_to_tensor(sample.image, data.mean, data.std).unsqueeze(0).to(device);
+        return infer_logits(model, image, spec).argmax(1).squeeze(0);
+      },
+      progress);
+}
+
+EvalResult score_predictions(const SegDataset& dataset, const EvalSpec& spec, const PredictFn& predict,
+                             const ProgressFn& progress) {
+  const LabelSpace& space = dataset.label_space();
   const auto start = std::chrono::steady_clock::now();
   size_t total = dataset.size();
   if (spec.max_images > 0) total = std::min(total, static_cast<size_t>(spec.max_images));
-
   ConfusionMatrix cm(space.num_classes(), space.ignore_index);
   for (size_t i = 0; i < total; ++i) {
     const Sample sample = dataset.read(i);
     if (sample.label.empty())
       throw Error(fmt::format("cannot evaluate on {}: image {} has no label", dataset.description(),
                               dataset.files()[i].image));
-    const auto image = image_to_tensor(sample.image, data.mean, data.std).unsqueeze(0).to(device);
-    const auto pred = infer_logits(model, image, spec).argmax(1).squeeze(0);
-    cm.add(pred, label_to_tensor(sample.label).to(device));
+    const torch::Tensor pred = predict(sample, i);
+    cm.add(pred, label_to_tensor(sample.label).to(pred.device()));
     if (progress) progress(i + 1, total);
   }
-
   EvalResult result = summarise(cm, space, spec.protocol);
   result.images = static_cast<int64_t>(total);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -21,6 +21,12 @@ using ProgressFn = std::function<void(size_t done, size_t total)>;
 EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
                     const DataSpec& data, torch::Device device, const ProgressFn& progress = {});
 
+// The labelled images of `dataset` (up to spec.max_images) scored on spec.protocol:
+// `predict` gives each image's (H, W) integer class map at the image's size.
+using PredictFn = std::function<torch::Tensor(const Sample& sample, size_t index)>;
+EvalResult score_predictions(const SegDataset& dataset, const EvalSpec& spec, const PredictFn& predict,
+                             const ProgressFn& progress = {});
+
 // The report's qualitative grid: one row per each of the first `count` images of
 // `dataset` — image | prediction | ground truth (when labelled), colourised in the
 // dataset's label space, each tile scaled to `tile_width` pixels wide. BGR.

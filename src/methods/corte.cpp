@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "methods/common/losses.h"
 #include "methods/common/mixing.h"
+#include "methods/common/pseudo_label_audit.h"
 #include "teachers/prediction_store.h"
 
 namespace segtransfer {
@@ -58,30 +59,6 @@ cv::Mat image_to_bgr(const torch::Tensor& image, const std::array<double, 3>& me
   return bgr;
 }
 
-// The audit as a Markdown table: per class, what the thresholds keep and how
-// right it is, next to one global max-probability threshold keeping as many pixels.
-std::string audit_table(const nlohmann::json& audit) {
-  auto pct = [](const nlohmann::json& v) {
-    const double x = v.get<double>();
-    return x < 0 ? std::string("-") : fmt::format("{:.1f}", 100 * x);
-  };
-  std::string out = fmt::format(
-      "Black-box pseudo-labels over {} target images: {} / {} thresholds keep {}% of the pixels, {}% of them right "
-      "(all pixels: {}%). One global max-probability threshold keeping as many ({:.3f}): {}% right.\n\n"
-      "| class | pixels (top-1) | τ_c | kept % | kept right % | global: kept % | global: kept right % |\n"
-      "|---|---:|---:|---:|---:|---:|---:|\n",
-      audit["images"].get<int64_t>(), audit["pseudo_labels"].get<std::string>(), audit["thresholds"].get<std::string>(),
-      pct(audit["kept_share"]), pct(audit["kept_accuracy"]), pct(audit["all_accuracy"]),
-      audit["global_max_probability_threshold_same_share"].get<double>(), pct(audit["global_kept_accuracy"]));
-  for (const auto& c : audit["classes"]) {
-    if (c["pixels"].get<int64_t>() == 0) continue;
-    out += fmt::format("| {} | {} | {:.3f} | {} | {} | {} | {} |\n", c["class"].get<std::string>(),
-                       c["pixels"].get<int64_t>(), c["threshold"].get<double>(), pct(c["kept_share"]),
-                       pct(c["kept_accuracy"]), pct(c["global_kept_share"]), pct(c["global_kept_accuracy"]));
-  }
-  return out;
-}
-
 }  // namespace
 
 CorteOptions CorteOptions::for_method(const RunConfig& config) {
@@ -102,6 +79,7 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
   o.mix = config_value<bool>(t, "corte.mix");
   o.plain_view = config_value<bool>(t, "corte.plain_view");
   o.kept_share_weight = config_value<bool>(t, "corte.kept_share_weight");
+  o.class_balance = config_value<double>(t, "corte.class_balance");
   o.strong_augment = config_value<bool>(t, "corte.strong_augment");
   o.strong = StrongAugmentOptions::from_config(config, "corte");
   o.diagnostics_every = config_value<int>(t, "corte.diagnostics_every");
@@ -119,6 +97,7 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
   if (o.thresholds != "per_class" && o.thresholds != "global" && o.thresholds != "fixed")
     throw Error("unknown corte.thresholds '" + o.thresholds + "' (per_class | global | fixed)");
   if (o.temperature <= 0) throw Error("corte.temperature must be > 0");
+  if (o.class_balance < 0 || o.class_balance > 1) throw Error("corte.class_balance must be in [0, 1] (0 = off)");
   return o;
 }
 
@@ -147,74 +126,25 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
 }
 
 void Corte::compute_thresholds(const SegDataset& target) {
-  const PredictionStore store = PredictionStore::open(config().store.path);
-  const auto start = std::chrono::steady_clock::now();
-  const int c = static_cast<int>(num_classes_);
-  ConfidenceHistogram relative(c, Confidence::kRelative), absolute(c, Confidence::kAbsolute);
-  ConfidenceHistogram& used = confidence_kind_ == Confidence::kRelative ? relative : absolute;
-  for (size_t i = 0; i < target.size(); ++i) {
-    const auto& files = target.files()[i];
-    StoredPrediction p = store.read(files.stem);
-    cv::Mat truth = files.label.empty() ? cv::Mat() : target.read(i).label;
-    relative.add(p, truth);
-    absolute.add(p, truth);
+  const ThresholdRule rule{opt_.pseudo_labels, opt_.thresholds, opt_.statistic, opt_.percentile, opt_.fixed_threshold};
+  const ThresholdAudit audit =
+      audit_thresholds(PredictionStore::open(config().store.path), target, rule, config().method);
+  thresholds_ = torch::tensor(audit.thresholds, torch::kFloat32).to(ctx_.device);
+  class_weights_ = torch::ones({num_classes_}, torch::TensorOptions().device(ctx_.device));
+  if (opt_.class_balance > 0) {
+    std::vector<double> pixels;
+    for (const auto& c : audit.json["classes"]) pixels.push_back(c["pixels"].get<double>());
+    class_weights_ = class_balance_weights(pixels, opt_.class_balance).to(ctx_.device);
+    spdlog::info("corte.class_balance {}: class weights {:.2f}", opt_.class_balance,
+                 fmt::join(std::vector<float>(class_weights_.cpu().data_ptr<float>(),
+                                              class_weights_.cpu().data_ptr<float>() + num_classes_),
+                           " "));
   }
-  std::vector<double> tau(c, 0.0);
-  if (opt_.pseudo_labels == "argmax") {
-    // every pixel kept
-  } else if (opt_.thresholds == "per_class") {
-    tau = used.class_thresholds(opt_.statistic, opt_.percentile);
-  } else if (opt_.thresholds == "global") {
-    tau.assign(c, used.pooled_threshold(opt_.statistic, opt_.percentile));
-  } else {
-    tau.assign(c, opt_.fixed_threshold);
-  }
-  thresholds_ = torch::tensor(tau, torch::kFloat32).to(ctx_.device);
-
-  // The audit a user looks at: per class τ_c, share kept and, where the target has
-  // ground truth (synthetic data), how right the kept labels are; and a global
-  // max-probability threshold keeping the same share, for comparison.
-  const auto a = used.audit(tau);
-  const double same_share = absolute.global_threshold_keeping(a.kept_share());
-  const auto g = absolute.audit(std::vector<double>(c, same_share));
-  auto accuracy = [](int64_t correct, int64_t labelled) { return labelled ? double(correct) / labelled : -1.0; };
-  int64_t kept_labelled = 0, g_kept_labelled = 0;
-  for (int k = 0; k < c; ++k) kept_labelled += a.class_kept_labelled[k], g_kept_labelled += g.class_kept_labelled[k];
-  nlohmann::json classes = nlohmann::json::array();
-  const LabelSpace& space = target.label_space();
-  for (int k = 0; k < c; ++k)
-    classes.push_back({{"class", k < space.num_classes() ? space.classes[k] : std::to_string(k)},
-                       {"threshold", tau[k]},
-                       {"pixels", a.class_pixels[k]},
-                       {"kept_share", a.class_pixels[k] ? double(a.class_kept[k]) / a.class_pixels[k] : 0.0},
-                       {"kept_accuracy", accuracy(a.class_kept_correct[k], a.class_kept_labelled[k])},
-                       {"global_kept_share", g.class_pixels[k] ? double(g.class_kept[k]) / g.class_pixels[k] : 0.0},
-                       {"global_kept_accuracy", accuracy(g.class_kept_correct[k], g.class_kept_labelled[k])}});
-  nlohmann::json audit = {
-      {"method", config().method},
-      {"pseudo_labels", opt_.pseudo_labels},
-      {"thresholds", opt_.thresholds},
-      {"images", target.size()},
-      {"kept_share", a.kept_share()},
-      {"kept_accuracy", accuracy(a.kept_correct, kept_labelled)},
-      {"all_accuracy", accuracy(a.all_correct, a.labelled)},
-      {"global_max_probability_threshold_same_share", same_share},
-      {"global_kept_accuracy", accuracy(g.kept_correct, g_kept_labelled)},
-      {"classes", classes}};
   if (writes_outputs()) {
-    write_text_atomically(fs::path(config().output) / "pseudo_label_audit.json", audit.dump(2) + "\n");
-    write_text_atomically(fs::path(config().output) / "pseudo_label_audit.md", audit_table(audit));
+    write_text_atomically(fs::path(config().output) / "pseudo_label_audit.json", audit.json.dump(2) + "\n");
+    write_text_atomically(fs::path(config().output) / "pseudo_label_audit.md", audit.markdown());
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (used.has_truth())
-    spdlog::info("black-box pseudo-labels over {} target images ({:.1f}s): {:.1f}% of pixels kept, {:.1f}% of them "
-                 "right (all pixels: {:.1f}%); one max-probability threshold ({:.3f}) keeping as many: {:.1f}% right",
-                 target.size(), seconds, 100 * a.kept_share(), 100 * accuracy(a.kept_correct, kept_labelled),
-                 100 * accuracy(a.all_correct, a.labelled), same_share,
-                 100 * accuracy(g.kept_correct, g_kept_labelled));
-  else
-    spdlog::info("black-box pseudo-labels over {} target images ({:.1f}s): {:.1f}% of pixels kept", target.size(),
-                 seconds, 100 * a.kept_share());
+  spdlog::info("{}", audit.summary());
 }
 
 Corte::Refinement Corte::refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
@@ -329,14 +259,8 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
 
   torch::Tensor loss = torch::zeros({}, logits.options());
   for (size_t i = 0; i < views.size(); ++i) {
-    auto view_logits = logits.narrow(0, static_cast<int64_t>(i) * b, b);
     const View& v = views[i];
-    loss = loss + (soft ? soft_distillation_loss(view_logits, v.soft_target, v.valid, opt_.temperature)
-                        : opt_.kept_share_weight
-                            ? weighted_cross_entropy(view_logits, v.labels, kept_share_weight(v.labels))
-                            : torch::nn::functional::cross_entropy(
-                                  view_logits, v.labels,
-                                  torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex)));
+    loss = loss + view_loss(logits.narrow(0, static_cast<int64_t>(i) * b, b), v.labels, v.soft_target, v.valid);
   }
   checked_loss(loss, iteration, config().method);
   optimizer.zero_grad();
@@ -358,6 +282,23 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
   if (writes_outputs() && opt_.diagnostics_every > 0 && (iteration + 1) % opt_.diagnostics_every == 0)
     write_diagnostics(iteration + 1, batch, black_box_labels, labels);
   return stats;
+}
+
+torch::Tensor Corte::view_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                               const torch::Tensor& soft_target, const torch::Tensor& valid) const {
+  // corte.class_balance: each pixel weighted by its class's weight (1 everywhere when off).
+  auto class_weight = [&](const torch::Tensor& l) {
+    return class_weights_.index({l.clamp(0, num_classes_ - 1)});
+  };
+  if (soft_target.defined()) {  // the soft phase: KL to the black box's distribution, judged by its top-1
+    const auto weight = opt_.class_balance > 0 ? valid.to(torch::kFloat32) * class_weight(soft_target.argmax(1))
+                                               : valid.to(torch::kFloat32);
+    return soft_distillation_loss(logits, soft_target, weight, opt_.temperature);
+  }
+  const auto balance = opt_.class_balance > 0 ? class_weight(labels) : torch::ones_like(labels, torch::kFloat32);
+  if (opt_.kept_share_weight) return weighted_cross_entropy(logits, labels, kept_share_weight(labels) * balance);
+  const auto kept = (labels != kIgnoreIndex).to(torch::kFloat32);
+  return weighted_cross_entropy(logits, labels, balance) * kept.numel() / kept.sum().clamp_min(1);
 }
 
 void Corte::write_diagnostics(int64_t iteration, const Batch& batch, const torch::Tensor& black_box_labels,

@@ -30,6 +30,7 @@ struct CorteOptions {
   double refine_start = 0.25, refine_min_agreement = 0.75, refine_max_replaced = 0.2;
   double ema_momentum = 0.999;
   bool mix = true, plain_view = false, strong_augment = true, kept_share_weight = true;
+  double class_balance = 0;  // loss weight of class c ∝ (its share of the black box's top-1 pixels)^-class_balance
   StrongAugmentOptions strong;
   int diagnostics_every = 500;
 
@@ -50,6 +51,9 @@ class Corte : public TrainingMethod {
     double replaced = 0, filled = 0;  // shares of the pixels
   };
   void compute_thresholds(const SegDataset& target);
+  // The loss of one view: hard pseudo-labels (CE), or with soft_target the soft KL.
+  torch::Tensor view_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& soft_target,
+                          const torch::Tensor& valid) const;
   Refinement refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
                     double progress, StepStats& stats);
   void write_diagnostics(int64_t iteration, const Batch& batch, const torch::Tensor& black_box_labels,
@@ -60,6 +64,7 @@ class Corte : public TrainingMethod {
   std::shared_ptr<SegDataset> target_dataset_;
   DataLoader* target_ = nullptr;
   torch::Tensor thresholds_;  // (C) on the device
+  torch::Tensor class_weights_;  // (C) on the device: corte.class_balance
   std::unique_ptr<EmaModel> ema_;
   // Running class-wise mean of the EMA's relative confidence (its τ^ema_c), and of
   // its agreement with the kept black-box labels (the refinement guard).

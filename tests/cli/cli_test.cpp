@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/atomic_file.h"
@@ -39,7 +40,7 @@ TEST(Cli, UnknownOptionFailsWithMessage) {
 
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "curve", "report", "serve",
-                          "models", "config"}) {
+                          "models", "config", "audit"}) {
     CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
@@ -141,4 +142,55 @@ TEST(Cli, CompareNamesABadRowAndAMissingRun) {
   r = run_cli("compare plain=/nonexistent/run_s0");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("/nonexistent/run_s0 has no metrics.json"), std::string::npos) << r.output;
+}
+
+// How good is the black box, and what do its thresholds keep: `eval --teacher` and `audit`
+// over a label-only box (a folder of PNG answers) on a labelled CamVid split.
+TEST(Cli, ScoresTheBlackBoxAndAuditsItsPseudoLabels) {
+  TempDir dir;
+  const fs::path camvid = dir / "camvid", answers = dir / "answers";
+  for (const fs::path& d : {camvid / "val", camvid / "valannot", answers}) fs::create_directories(d);
+  for (const char* stem : {"a", "b"}) {
+    cv::imwrite((camvid / "val" / (std::string(stem) + ".png")).string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
+    cv::Mat truth(8, 8, CV_8UC1, cv::Scalar(3));  // road
+    truth.rowRange(0, 2).setTo(0);                // sky
+    cv::imwrite((camvid / "valannot" / (std::string(stem) + ".png")).string(), truth);
+    cv::Mat answer(8, 8, CV_8UC1, cv::Scalar(3));  // road everywhere: the sky rows are wrong
+    cv::imwrite((answers / (std::string(stem) + ".png")).string(), answer);
+  }
+  segtransfer::write_text_atomically(dir / "c.yaml", fmt::format(R"(model: {{name: lraspp_mobilenet_v3_small, num_classes: 11}}
+data:
+  target: {{type: camvid, root: {0}, split: val, labels: true}}
+  val: {{type: camvid, root: {0}, split: val}}
+teacher: {{type: folder, path: {1}, output: labels, num_classes: 11}}
+store: {{path: {2}}}
+)", camvid.string(), answers.string(), (dir / "store").string()));
+  const std::string config = " -c " + (dir / "c.yaml").string();
+  CliResult eval = run_cli("eval --teacher --json " + (dir / "box.json").string() + config);
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("2 requests to the teacher"), std::string::npos) << eval.output;
+  const auto box = nlohmann::json::parse(segtransfer::read_text_file(dir / "box.json"));
+  EXPECT_NEAR(box["pixel_accuracy"].get<double>(), 0.75, 1e-9);
+  EXPECT_NEAR(box["miou"].get<double>(), (0.0 + 0.75) / 2, 1e-9);  // sky 0, road 96/128
+
+  ASSERT_EQ(run_cli("query" + config).code, 0);
+  CliResult audit = run_cli("audit -o " + (dir / "audit.md").string() + config);
+  ASSERT_EQ(audit.code, 0) << audit.output;
+  // Label-only answers: every pixel kept, 75% of them right.
+  EXPECT_NE(audit.output.find("keep 100.0% of the pixels, 75.0% of them right"), std::string::npos) << audit.output;
+  EXPECT_TRUE(fs::exists(dir / "audit.md.json"));
+  CliResult unlabelled = run_cli("eval --teacher" + config + " --set teacher.path=" + (dir / "nowhere").string());
+  EXPECT_NE(unlabelled.code, 0);
+  EXPECT_NE(unlabelled.output.find("nowhere"), std::string::npos) << unlabelled.output;
+}
+
+// The demo decides the iterations, method and output of each of its steps: a --set of
+// one of them would be overridden without a word, so it is refused by name.
+TEST(Cli, DemoRefusesASetItWouldOverride) {
+  TempDir dir;
+  CliResult r = run_cli("demo --set train.iterations=2500 --data " + (dir / "data").string() + " -o " +
+                        (dir / "demo").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--source-iterations"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "data")) << "refused before generating anything";
 }

@@ -102,3 +102,15 @@ TEST(Losses, WeightedCrossEntropyAndSoftDistillation) {
   auto valid = torch::tensor({true, false}).view({1, 1, 2});
   EXPECT_NEAR(soft_distillation_loss(logits, target, valid, 1.0).item<double>(), std::log(2.0), 1e-6);
 }
+
+TEST(Losses, ClassBalanceWeightsFavourRareClassesAtMeanOne) {
+  // Shares 0.75 / 0.25 / 0: w ∝ share^-1 = 4/3, 4, (none) → scaled so 0.75·w0 + 0.25·w1 = 1.
+  const auto w = class_balance_weights({3, 1, 0}, 1.0);
+  EXPECT_NEAR(w[0].item<double>(), 2.0 / 3, 1e-6);
+  EXPECT_NEAR(w[1].item<double>(), 2.0, 1e-6);
+  EXPECT_EQ(w[2].item<double>(), 0.0);
+  // Power 0 is no balancing.
+  const auto flat = class_balance_weights({3, 1}, 0.0);
+  EXPECT_NEAR(flat[0].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(flat[1].item<double>(), 1.0, 1e-6);
+}

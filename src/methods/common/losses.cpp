@@ -12,6 +12,13 @@ torch::Tensor weighted_cross_entropy(const torch::Tensor& logits, const torch::T
   return (ce * pixel_weight).mean();
 }
 
+torch::Tensor class_balance_weights(const std::vector<double>& pixels, double power) {
+  auto counts = torch::tensor(pixels, torch::kFloat64);
+  auto share = counts / counts.sum().clamp_min(1);
+  auto w = torch::where(share > 0, share.clamp_min(1e-12).pow(-power), torch::zeros_like(share));
+  return (w / (share * w).sum().clamp_min(1e-12)).to(torch::kFloat32);
+}
+
 torch::Tensor kept_share_weight(const torch::Tensor& labels) {
   return (labels != kIgnoreIndex).to(torch::kFloat32).mean({1, 2}, /*keepdim=*/true);
 }

@@ -10,6 +10,10 @@ namespace segtransfer {
 torch::Tensor weighted_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels,
                                      const torch::Tensor& pixel_weight);
 
+// Class-balancing weights from per-class pixel counts: w_c ∝ share_c^-power, scaled
+// so that the pixels' mean weight is 1; a class with no pixels gets weight 0. (C) float.
+torch::Tensor class_balance_weights(const std::vector<double>& pixels, double power);
+
 // Share of non-ignored pixels per image: (B, 1, 1), the DACS pseudo-label weight.
 torch::Tensor kept_share_weight(const torch::Tensor& labels);
 
