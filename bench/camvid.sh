@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Real data (issue 16): CamVid frames with two Cityscapes-trained black boxes
+# (../shared/data/camvid, its README). Students learn from the 367 unlabelled train
+# images and the boxes' stored answers; the 101 val images are held out and scored.
+#
+#   1. each box asked once per train image (the students' store) and once per val
+#      image (the pseudo-label audit's store); the box's own val row from
+#      `segtransfer eval --teacher`; CoRTe's thresholds audited on val (`segtransfer audit`).
+#   2. a resumable queue of students (configs/camvid/student.yaml), one at a time on
+#      THREADS threads, each for a budget of minutes of CPU time per thread
+#      (train.time_budget_clock: cpu): what the run would get alone on THREADS cores, so
+#      a build or another job on the machine does not shorten it. Most informative
+#      runs first: 5 minutes, then 20-minute seed 0, then the rest.
+#   3. one table per box and budget (segtransfer compare), and the curve of val mIoU
+#      against minutes.
+#
+# Every finished run's small files (metrics, log of metrics, config, audit) are copied to
+# RESULTS (default bench/results/camvid, committed) and a run found there is not run
+# again: the grid (~10 h of CPU) spans sessions and machines.
+#   STAGE: all (default) | prepare | grid | tables     ONLY: run only these run names (grep -E)
+#   OUT (default runs/camvid)  THREADS (default 2)  SEGTRANSFER (default build/segtransfer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ST=${SEGTRANSFER:-build/segtransfer}
+OUT=${OUT:-runs/camvid}
+RESULTS=${RESULTS:-bench/results/camvid}
+THREADS=${THREADS:-2}
+STAGE=${STAGE:-all}
+DATA=${DATA:-../shared/data/camvid}
+BOXES="espnet espnetv2"
+mkdir -p "$OUT" "$RESULTS" data
+[ -e data/camvid ] || ln -s "$(cd "$DATA" && pwd)" data/camvid
+
+# The small files of a run that the tables and the docs read.
+keep_results() {
+  local run=$1 name
+  name=$(basename "$run")
+  mkdir -p "$RESULTS/$name"
+  for f in metrics.json metrics.jsonl config.yaml pseudo_label_audit.md pseudo_label_audit.json; do
+    [ -f "$run/$f" ] && cp "$run/$f" "$RESULTS/$name/"
+  done
+  return 0
+}
+finished() { [ -f "$OUT/$1/metrics.json" ] || [ -f "$RESULTS/$1/metrics.json" ]; }
+where() { if [ -f "$OUT/$1/metrics.json" ]; then echo "$OUT/$1"; else echo "$RESULTS/$1"; fi; }
+
+prepare() {
+  for box in $BOXES; do
+    q=configs/camvid/query_$box.yaml
+    if [ ! -f "$OUT/store_$box/.complete" ]; then
+      echo "camvid: asking $box about the 367 train images"
+      /usr/bin/time -f "%e s" -o "$OUT/query_$box.time" $ST query -c "$q" --store "$OUT/store_$box" > "$OUT/query_$box.log" 2>&1
+      touch "$OUT/store_$box/.complete"
+    fi
+    if [ ! -f "$OUT/store_${box}_val/.complete" ]; then
+      echo "camvid: asking $box about the 101 val images (audit only)"
+      $ST query -c "$q" --store "$OUT/store_${box}_val" --set data.target.split=val > "$OUT/query_${box}_val.log" 2>&1
+      touch "$OUT/store_${box}_val/.complete"
+    fi
+    if ! finished "box_$box"; then
+      echo "camvid: scoring $box on val (segtransfer eval --teacher)"
+      mkdir -p "$OUT/box_$box"
+      $ST eval -c "$q" --teacher --json "$OUT/box_$box/metrics.json" > "$OUT/box_$box/eval.txt" 2>&1
+      mkdir -p "$RESULTS/box_$box"
+      cp "$OUT/box_$box/eval.txt" "$OUT/box_$box/metrics.json" "$RESULTS/box_$box/"
+    fi
+    # CoRTe's thresholds and a global threshold at the same share, against the val labels.
+    if [ ! -f "$RESULTS/audit_$box.md" ]; then
+      echo "camvid: pseudo-label audit of $box on val"
+      $ST audit -c configs/camvid/student.yaml --store "$OUT/store_${box}_val" --set data.target.split=val \
+        --set data.target.labels=true -o "$RESULTS/audit_$box.md" > "$OUT/audit_$box.log" 2>&1
+    fi
+  done
+}
+
+# Recipe variants tried against the default (issue 16, item 2): name|--set overrides.
+# Settings are chosen on val (the only labelled split), and the docs say so.
+VARIANTS=(
+  "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0]"
+  "balance|corte.class_balance=0.5"
+)
+variant_sets() { local v; for v in "${VARIANTS[@]}"; do [ "${v%%|*}" = "$1" ] && echo "${v#*|}"; done; return 0; }
+
+# name|box|method|budget|seed|variant, most informative first.
+queue() {
+  local b m s v
+  for b in $BOXES; do for m in plain_distill corte soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
+  for v in fullres balance; do for m in corte plain_distill; do echo "espnet_${m}_${v}_5min_s0|espnet|$m|5|0|$v"; done; done
+  for b in $BOXES; do for m in plain_distill corte; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
+  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
+  for s in 1 2; do for b in $BOXES; do for m in plain_distill corte; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
+  for b in $BOXES; do for m in plain_distill corte; do echo "${b}_${m}_60min_s0|$b|$m|60|0|"; done; done
+}
+
+grid() {
+  queue | while IFS='|' read -r name box method budget seed variant; do
+    [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<< "$name" && continue
+    finished "$name" && continue
+    echo "camvid: $name ($(date -u +%H:%M))"
+    extra=()
+    for kv in $(variant_sets "$variant"); do extra+=(--set "$kv"); done
+    $ST train -c configs/camvid/student.yaml --resume --set method="$method" --set output="$OUT/$name" \
+      --set store.path="$OUT/store_$box" --set train.seed="$seed" --set train.time_budget_min="$budget" \
+      --set train.time_budget_clock=cpu --set train.threads="$THREADS" "${extra[@]}" < /dev/null > "$OUT/$name.log" 2>&1 ||
+      { echo "FAILED $name (see $OUT/$name.log)"; exit 1; }
+    keep_results "$OUT/$name"
+  done
+}
+
+tables() {
+  local box budget method rows runs s
+  for box in $BOXES; do
+    for budget in 5 20 60; do
+      rows=("black box=$(where "box_$box")/metrics.json")
+      for method in plain_distill soft_distill threshold_distill corte; do
+        runs=""
+        for s in 0 1 2; do finished "${box}_${method}_${budget}min_s$s" && runs+="$(where "${box}_${method}_${budget}min_s$s"),"; done
+        [ -n "$runs" ] && rows+=("$method=${runs%,}")
+      done
+      [ ${#rows[@]} -gt 1 ] || continue
+      echo "### $box, $budget minutes"
+      $ST compare "${rows[@]}" -o "$OUT/table_${box}_${budget}min.md"
+      echo
+    done
+    if [ "$box" = espnet ]; then
+      rows=()
+      for method in corte plain_distill; do
+        for v in "" fullres balance; do
+          n="${box}_${method}${v:+_$v}_5min_s0"
+          finished "$n" && rows+=("$method${v:+ $v}=$(where "$n")")
+        done
+      done
+      if [ ${#rows[@]} -gt 0 ]; then
+        echo "### $box, recipe variants, 5 minutes"
+        $ST compare "${rows[@]}" -o "$OUT/table_${box}_variants.md"
+        echo
+      fi
+    fi
+    lines=()
+    for method in plain_distill corte; do
+      points=()
+      for budget in 5 20 60; do
+        p=""
+        for s in 0 1 2; do finished "${box}_${method}_${budget}min_s$s" && p+="$(where "${box}_${method}_${budget}min_s$s")+"; done
+        [ -n "$p" ] && points+=("${p%+}")
+      done
+      [ ${#points[@]} -gt 0 ] && lines+=("$method=$(IFS=,; echo "${points[*]}")")
+    done
+    [ ${#lines[@]} -gt 0 ] && $ST curve "${lines[@]}" --title "CamVid val mIoU, black box $box" -o "$OUT/curve_$box.png"
+  done
+  return 0
+}
+
+case "$STAGE" in
+  prepare) prepare ;;
+  grid) prepare; grid ;;
+  tables) tables ;;
+  all) prepare; grid; tables ;;
+  *) echo "unknown STAGE '$STAGE' (all | prepare | grid | tables)"; exit 2 ;;
+esac
