@@ -85,7 +85,7 @@ variant_sets() { local v; for v in "${VARIANTS[@]}"; do [ "${v%%|*}" = "$1" ] &&
 queue() {
   local b m s v
   for b in $BOXES; do for m in plain_distill corte soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
-  for v in fullres balance; do for m in corte plain_distill; do echo "espnet_${m}_${v}_5min_s0|espnet|$m|5|0|$v"; done; done
+  for m in corte plain_distill; do for v in balance fullres; do echo "espnet_${m}_${v}_5min_s0|espnet|$m|5|0|$v"; done; done
   for b in $BOXES; do for m in plain_distill corte; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   for s in 1 2; do for b in $BOXES; do for m in plain_distill corte; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
