@@ -33,7 +33,7 @@ void add_audit_command(CLI::App& app) {
     if (cfg.store.path.empty()) throw Error("which answers? set store.path or pass --store DIR");
     if (cfg.data.target.empty()) throw Error("no images to audit: set data.target (type and root)");
     const CorteOptions opt = CorteOptions::for_method(cfg);
-    const ThresholdRule rule{opt.pseudo_labels, opt.thresholds, opt.statistic, opt.percentile, opt.fixed_threshold};
+    const ThresholdRule rule = opt.threshold_rule();
     const PredictionStore store = PredictionStore::open(cfg.store.path);
     auto target = open_dataset(cfg.data.target);
     const ThresholdAudit audit = audit_thresholds(store, *target, rule, cfg.method);

@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "methods/method.h"
 
 namespace segtransfer::cli {
 
@@ -20,7 +21,9 @@ void add_config_command(CLI::App& app) {
       std::cout << default_config_yaml();
       return;
     }
-    std::cout << dump_config(opts->load());
+    const RunConfig config = opts->load();
+    method_entry(config.method).check_options(config);  // a bad method switch fails here, not an hour into a run
+    std::cout << dump_config(config);
   });
 }
 

@@ -12,7 +12,8 @@ namespace {
 
 // The schema: every accepted key, with its default. Documented in docs/config.md.
 const char* kDefaults = R"YAML(
-method: source_only        # source_only | corte | plain_distill | soft_distill | threshold_distill
+method: source_only        # source_only | corte | plain_distill | soft_distill | threshold_distill | dacs |
+                           # dual_teacher | stvm | clda (docs/methods.md)
 output: runs/default       # run folder: checkpoints, metrics.jsonl, config.yaml
 device: auto               # auto | cpu | cuda | cuda:N
 model:

@@ -6,7 +6,11 @@
 
 #include <array>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "core/error.h"
 
 namespace segtransfer {
 
@@ -48,7 +52,7 @@ struct DataSpec {
 };
 
 struct ModelSpec {
-  std::string name;  // lraspp_mobilenet_v3_small | lraspp_mobilenet_v3_large | espnet | deeplabv3_resnet50 | deeplabv2_resnet101
+  std::string name = "lraspp_mobilenet_v3_small";  // an available_models() entry (models/model.h)
   int num_classes = 19;
   std::string init;  // optional PyTorch state_dict archive
 };
@@ -85,7 +89,7 @@ struct TeacherSpec {
   std::string type;                  // folder | torchscript | http
   std::string path, url;
   std::string output = "probabilities";  // probabilities | logits | labels
-  int num_classes = 0;               // 0 = model.num_classes
+  int num_classes = 0;               // 0 = the classes of the target's label space
   std::string mapping;               // "" | cityscapes_to_camvid | YAML file
   std::array<int, 2> input_size{0, 0};
   int concurrency = 4, timeout_s = 30, retries = 5, backoff_ms = 200;
@@ -124,5 +128,27 @@ std::string dump_config(const RunConfig& cfg);
 // Typed read of a key path ("train.iterations") with the key named in errors.
 template <typename T>
 T config_value(const YAML::Node& tree, const std::string& key_path);
+
+// A string switch of the config ("corte.thresholds: per_class") as the enum it
+// means, read once where its section is parsed; an unknown value is an error naming
+// the key and every accepted value. `names` pairs each accepted spelling with its value.
+template <typename E, size_t N>
+E config_choice(const YAML::Node& tree, const std::string& key_path,
+                const std::array<std::pair<std::string_view, E>, N>& names) {
+  const auto text = config_value<std::string>(tree, key_path);
+  std::string accepted;
+  for (const auto& [name, value] : names) {
+    if (name == text) return value;
+    accepted += (accepted.empty() ? "" : " | ") + std::string(name);
+  }
+  throw Error("config key '" + key_path + "' is '" + text + "': expected " + accepted);
+}
+// The config's spelling of an enum value (for logs and metrics files).
+template <typename E, size_t N>
+std::string choice_name(E value, const std::array<std::pair<std::string_view, E>, N>& names) {
+  for (const auto& [name, v] : names)
+    if (v == value) return std::string(name);
+  return "?";
+}
 
 }  // namespace segtransfer

@@ -13,7 +13,7 @@
 namespace segtransfer {
 
 struct CldaOptions {
-  std::string teacher_model, teacher_init;
+  std::string teacher_model = "lraspp_mobilenet_v3_large", teacher_init;
   double saliency_momentum = 0.99, nonsalient_quantile = 0.3, saliency_epsilon = 1e-8;
   int update_every = 10;
   double temperature = 2, distill_weight = 1;

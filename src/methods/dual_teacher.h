@@ -9,7 +9,7 @@
 namespace segtransfer {
 
 struct DualTeacherOptions {
-  std::string teacher_model, teacher_weights;
+  std::string teacher_model = "deeplabv3_resnet50", teacher_weights;
   double feature_weight = 0.005, kl_weight = 0, temperature = 1;
   bool on_source = true, on_target = true;
   static DualTeacherOptions from_config(const RunConfig& config);  // the `dual_teacher:` section

@@ -101,6 +101,9 @@ struct MethodEntry {
   bool reads_prediction_store = false;
   // Config keys naming files an earlier step of a pipeline writes: the dry run lists them.
   std::vector<std::string> input_keys;
+  // Parses the method's own config sections exactly as its constructor will (throws
+  // Error naming a bad key), so `train --dry-run` and `config` reject a bad value.
+  std::function<void(const RunConfig&)> check_options;
 };
 const std::vector<MethodEntry>& method_table();
 // Throws Error listing the known methods when `name` is not one.

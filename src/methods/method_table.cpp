@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "methods/common/self_training.h"
 #include "methods/clda.h"
 #include "methods/corte.h"
 #include "methods/dacs.h"
@@ -19,19 +20,45 @@ std::unique_ptr<TrainingMethod> construct(MethodContext context) {
   return std::make_unique<Method>(std::move(context));
 }
 
+// A config key naming a network: an unknown name is an error naming the key.
+void require_model(const std::string& name, const std::string& key) {
+  try {
+    model_info(name);
+  } catch (const Error& e) {
+    throw Error("config key '" + key + "': " + e.what());
+  }
+}
+
+// The option parsers a method's constructor runs, run alone by the dry run.
+void no_options(const RunConfig&) {}
+void corte_options(const RunConfig& c) { CorteOptions::for_method(c); }
+void self_training_options(const RunConfig& c) { SelfTrainingOptions::from_config(c); }
+void dual_teacher_options(const RunConfig& c) {
+  self_training_options(c);
+  require_model(DualTeacherOptions::from_config(c).teacher_model, "dual_teacher.teacher_model");
+}
+void stvm_options(const RunConfig& c) {
+  self_training_options(c);
+  StvmOptions::from_config(c);
+}
+void clda_options(const RunConfig& c) {
+  self_training_options(c);
+  require_model(CldaOptions::from_config(c).teacher_model, "clda.teacher_model");
+}
+
 }  // namespace
 
 const std::vector<MethodEntry>& method_table() {
   static const std::vector<MethodEntry> table = {
-      {"source_only", construct<SourceOnly>, false, {}},
-      {"corte", construct<Corte>, true, {}},
-      {"plain_distill", construct<Corte>, true, {}},  // CoRTe with its baseline's parts fixed (CorteOptions)
-      {"soft_distill", construct<Corte>, true, {}},
-      {"threshold_distill", construct<Corte>, true, {}},
-      {"dacs", construct<Dacs>, false, {}},
-      {"dual_teacher", construct<DualTeacher>, false, {"dual_teacher.teacher_weights"}},
-      {"stvm", construct<Stvm>, false, {"stvm.source_weights"}},
-      {"clda", construct<Clda>, false, {"clda.teacher_init"}},
+      {"source_only", construct<SourceOnly>, false, {}, no_options},
+      {"corte", construct<Corte>, true, {}, corte_options},
+      {"plain_distill", construct<Corte>, true, {}, corte_options},  // CoRTe with its baseline's parts fixed (CorteOptions)
+      {"soft_distill", construct<Corte>, true, {}, corte_options},
+      {"threshold_distill", construct<Corte>, true, {}, corte_options},
+      {"dacs", construct<Dacs>, false, {}, self_training_options},
+      {"dual_teacher", construct<DualTeacher>, false, {"dual_teacher.teacher_weights"}, dual_teacher_options},
+      {"stvm", construct<Stvm>, false, {"stvm.source_weights"}, stvm_options},
+      {"clda", construct<Clda>, false, {"clda.teacher_init"}, clda_options},
   };
   return table;
 }

@@ -39,34 +39,37 @@ std::vector<torch::Tensor> SegmentationModelImpl::backbone_parameters() {
 const std::vector<ModelInfo>& available_models() {
   static const std::vector<ModelInfo> models = {
       {"lraspp_mobilenet_v3_small",
-       "LR-ASPP on a dilated MobileNetV3-Small (torchvision construction), output stride 8", true},
+       "LR-ASPP on a dilated MobileNetV3-Small (torchvision construction), output stride 8", true,
+       [](int64_t c) { return LRASPP(LRASPPOptions(c).variant(MobileNetV3Variant::kSmall)).ptr(); }},
       {"lraspp_mobilenet_v3_large",
-       "LR-ASPP on a dilated MobileNetV3-Large (torchvision lraspp_mobilenet_v3_large), output stride 8", true},
-      {"espnet", "ESPNet (Mehta et al. 2018, p=2, q=8) with its RUM decoder, full-resolution output", true},
+       "LR-ASPP on a dilated MobileNetV3-Large (torchvision lraspp_mobilenet_v3_large), output stride 8", true,
+       [](int64_t c) { return LRASPP(LRASPPOptions(c).variant(MobileNetV3Variant::kLarge)).ptr(); }},
+      {"espnet", "ESPNet (Mehta et al. 2018, p=2, q=8) with its RUM decoder, full-resolution output", true,
+       [](int64_t c) { return ESPNet(ESPNetOptions(c)).ptr(); }},
       {"deeplabv3_resnet50",
-       "DeepLabV3 on a dilated ResNet-50 (torchvision deeplabv3_resnet50, no aux head), output stride 8", false},
+       "DeepLabV3 on a dilated ResNet-50 (torchvision deeplabv3_resnet50, no aux head), output stride 8", false,
+       [](int64_t c) { return DeepLabV3(DeepLabV3Options(c)).ptr(); }},
       {"deeplabv2_resnet101",
-       "DeepLab-V2 on a dilated ResNet-101 with the 4-rate ASPP classifier (AdaptSegNet/DACS), output stride 8", false},
+       "DeepLab-V2 on a dilated ResNet-101 with the 4-rate ASPP classifier (AdaptSegNet/DACS), output stride 8", false,
+       [](int64_t c) { return DeepLabV2(DeepLabV2Options(c)).ptr(); }},
   };
   return models;
 }
 
-SegmentationModel make_model(const std::string& name, int64_t num_classes) {
-  if (num_classes < 1) {
-    throw Error("model '" + name + "': num_classes must be positive, got " + std::to_string(num_classes));
-  }
-  if (name == "lraspp_mobilenet_v3_small") {
-    return LRASPP(LRASPPOptions(num_classes).variant(MobileNetV3Variant::kSmall)).ptr();
-  }
-  if (name == "lraspp_mobilenet_v3_large") {
-    return LRASPP(LRASPPOptions(num_classes).variant(MobileNetV3Variant::kLarge)).ptr();
-  }
-  if (name == "espnet") return ESPNet(ESPNetOptions(num_classes)).ptr();
-  if (name == "deeplabv3_resnet50") return DeepLabV3(DeepLabV3Options(num_classes)).ptr();
-  if (name == "deeplabv2_resnet101") return DeepLabV2(DeepLabV2Options(num_classes)).ptr();
+const ModelInfo& model_info(const std::string& name) {
+  for (const auto& info : available_models())
+    if (info.name == name) return info;
   std::string names;
   for (const auto& info : available_models()) names += (names.empty() ? "" : ", ") + info.name;
   throw Error("unknown model '" + name + "' (available: " + names + ")");
+}
+
+SegmentationModel make_model(const std::string& name, int64_t num_classes) {
+  const ModelInfo& info = model_info(name);
+  if (num_classes < 1) {
+    throw Error("model '" + name + "': num_classes must be positive, got " + std::to_string(num_classes));
+  }
+  return info.make(num_classes);
 }
 
 int64_t count_parameters(torch::nn::Module& module) {

@@ -6,6 +6,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,15 +37,18 @@ class SegmentationModelImpl : public torch::nn::Module {
 
 using SegmentationModel = std::shared_ptr<SegmentationModelImpl>;
 
+// The table of networks: adding one is an entry here plus its file.
 struct ModelInfo {
   std::string name;
   std::string description;
   bool student;  // a lightweight student (vs a larger teacher)
+  std::function<SegmentationModel(int64_t num_classes)> make;
 };
 const std::vector<ModelInfo>& available_models();
+// The entry called `name`; throws Error listing the names when there is none.
+const ModelInfo& model_info(const std::string& name);
 
-// name: lraspp_mobilenet_v3_small | lraspp_mobilenet_v3_large | espnet |
-// deeplabv3_resnet50 | deeplabv2_resnet101. Throws Error listing the names when unknown.
+// A fresh network from the table (model_info(name).make), num_classes ≥ 1.
 SegmentationModel make_model(const std::string& name, int64_t num_classes);
 
 int64_t count_parameters(torch::nn::Module& module);

@@ -92,3 +92,53 @@ TEST(AtomicFile, StaleTemporariesOfDeadProcessesAreRemoved) {
   EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.pt"));
   EXPECT_EQ(remove_stale_temporaries(dir / "no_such_folder"), 0);
 }
+
+// The schema text is the source of every default; the structs' own initialisers
+// (used where code builds a spec by hand) must say the same.
+TEST(Config, StructDefaultsAgreeWithTheSchema) {
+  const RunConfig schema = load_config("");
+  const RunConfig plain;
+#define SAME(field) EXPECT_EQ(plain.field, schema.field) << #field
+  SAME(method); SAME(output); SAME(device);
+  SAME(model.name); SAME(model.num_classes); SAME(model.init);
+  for (const auto* role : {"source", "target", "val"}) {
+    const DatasetSpec& d = std::string(role) == "source" ? schema.data.source
+                           : std::string(role) == "target" ? schema.data.target : schema.data.val;
+    EXPECT_EQ(d.type, DatasetSpec{}.type) << role;
+    EXPECT_EQ(d.list, DatasetSpec{}.list) << role;
+    EXPECT_EQ(d.label_space, DatasetSpec{}.label_space) << role;
+  }
+  // data.*.split and .labels are the exception: their defaults depend on the role (source and
+  // target read train, val reads val; target is unlabelled), which one struct default cannot say.
+  // DatasetSpec{} leaves split empty and labels true, the schema sets each role's.
+  EXPECT_EQ(schema.data.source.split, "train");
+  EXPECT_EQ(schema.data.val.split, "val");
+  EXPECT_EQ(DatasetSpec{}.labels, schema.data.source.labels);
+  SAME(data.augment.resize); SAME(data.augment.scale_range); SAME(data.augment.crop);
+  SAME(data.augment.cat_max_ratio); SAME(data.augment.hflip); SAME(data.augment.jitter_strength);
+  SAME(data.augment.jitter_p); SAME(data.augment.blur_p);
+  SAME(data.rare_class_sampling.enabled); SAME(data.rare_class_sampling.temperature);
+  SAME(data.rare_class_sampling.min_pixels); SAME(data.rare_class_sampling.cache_dir);
+  SAME(data.mean); SAME(data.std);
+  SAME(optim.type); SAME(optim.lr); SAME(optim.head_lr_mult); SAME(optim.weight_decay); SAME(optim.momentum);
+  SAME(optim.betas); SAME(optim.warmup_iters); SAME(optim.warmup_ratio); SAME(optim.poly_power); SAME(optim.min_lr);
+  SAME(train.iterations); SAME(train.batch_size); SAME(train.time_budget_min); SAME(train.time_budget_clock);
+  SAME(train.checkpoint_every); SAME(train.eval_every); SAME(train.log_every); SAME(train.seed);
+  SAME(train.threads); SAME(train.workers); SAME(train.prefetch); SAME(train.channels_last);
+  SAME(eval.protocol); SAME(eval.mode); SAME(eval.crop); SAME(eval.stride); SAME(eval.resize); SAME(eval.max_images);
+  SAME(teacher.type); SAME(teacher.output); SAME(teacher.num_classes); SAME(teacher.mapping);
+  SAME(teacher.input_size); SAME(teacher.concurrency); SAME(teacher.timeout_s); SAME(teacher.retries);
+  SAME(teacher.backoff_ms); SAME(teacher.budget);
+  SAME(store.path); SAME(store.top_k);
+#undef SAME
+}
+
+TEST(Config, ChoiceNamesTheKeyAndEveryAcceptedValue) {
+  enum class Colour { kRed, kBlue };
+  constexpr std::array<std::pair<std::string_view, Colour>, 2> names{{{"red", Colour::kRed}, {"blue", Colour::kBlue}}};
+  const YAML::Node tree = YAML::Load("paint: {colour: blue, other: grene}");
+  EXPECT_EQ(config_choice(tree, "paint.colour", names), Colour::kBlue);
+  EXPECT_EQ(choice_name(Colour::kRed, names), "red");
+  EXPECT_EQ(segtransfer::testing::error_of([&] { config_choice(tree, "paint.other", names); }),
+            "config key 'paint.other' is 'grene': expected red | blue");
+}

@@ -30,14 +30,14 @@ TEST(ConfidenceHistogram, PerClassThresholdsByHand) {
   cv::Mat truth = (cv::Mat_<uint8_t>(1, 4) << 0, 1, 1, 1);
   ConfidenceHistogram relative(3, Confidence::kRelative);
   relative.add(p, truth);
-  const auto mean = relative.class_thresholds("mean", 0);
+  const auto mean = relative.class_thresholds(ThresholdStatistic::kMean, 0);
   EXPECT_NEAR(mean[0], 85.0 / 255, 1e-9);
   EXPECT_NEAR(mean[1], 128.0 / 255, 1e-9);
   EXPECT_EQ(mean[2], 0.0);
-  const auto median = relative.class_thresholds("percentile", 50);
+  const auto median = relative.class_thresholds(ThresholdStatistic::kPercentile, 50);
   EXPECT_NEAR(median[0], 20.0 / 255, 1e-9);
   EXPECT_NEAR(median[1], 1.0 / 255, 1e-9);
-  EXPECT_NEAR(relative.pooled_threshold("mean", 0), (150 + 20 + 255 + 1) / 4.0 / 255, 1e-9);
+  EXPECT_NEAR(relative.pooled_threshold(ThresholdStatistic::kMean, 0), (150 + 20 + 255 + 1) / 4.0 / 255, 1e-9);
 
   // Mean thresholds keep pixels 0 and 2: both right; over all pixels 3 of 4 are right.
   const auto a = relative.audit(mean);
@@ -48,7 +48,7 @@ TEST(ConfidenceHistogram, PerClassThresholdsByHand) {
 
   ConfidenceHistogram absolute(3, Confidence::kAbsolute);
   absolute.add(p, truth);
-  EXPECT_NEAR(absolute.class_thresholds("mean", 0)[0], 150.0 / 255, 1e-9);
+  EXPECT_NEAR(absolute.class_thresholds(ThresholdStatistic::kMean, 0)[0], 150.0 / 255, 1e-9);
   // Keeping half of the pixels by max probability: 255 and 200 pass, the threshold is 200.
   EXPECT_NEAR(absolute.global_threshold_keeping(0.5), 200.0 / 255, 1e-9);
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/config.h"
 #include "methods/common/pseudo_labels.h"
 
 namespace segtransfer {
@@ -13,7 +14,7 @@ ThresholdAudit audit_thresholds(const PredictionStore& store, const SegDataset& 
   const auto start = std::chrono::steady_clock::now();
   const int c = store.info().num_classes;
   ConfidenceHistogram relative(c, Confidence::kRelative), absolute(c, Confidence::kAbsolute);
-  ConfidenceHistogram& used = rule.pseudo_labels == "absolute" ? absolute : relative;
+  ConfidenceHistogram& used = confidence_of(rule.pseudo_labels) == Confidence::kAbsolute ? absolute : relative;
   for (size_t i = 0; i < target.size(); ++i) {
     const auto& files = target.files()[i];
     StoredPrediction p = store.read(files.stem);
@@ -23,11 +24,11 @@ ThresholdAudit audit_thresholds(const PredictionStore& store, const SegDataset& 
   }
   ThresholdAudit out;
   out.thresholds.assign(c, 0.0);
-  if (rule.pseudo_labels == "argmax") {
+  if (rule.pseudo_labels == PseudoLabelKind::kArgmax) {
     // every pixel kept
-  } else if (rule.thresholds == "per_class") {
+  } else if (rule.thresholds == ThresholdScope::kPerClass) {
     out.thresholds = used.class_thresholds(rule.statistic, rule.percentile);
-  } else if (rule.thresholds == "global") {
+  } else if (rule.thresholds == ThresholdScope::kGlobal) {
     out.thresholds.assign(c, used.pooled_threshold(rule.statistic, rule.percentile));
   } else {
     out.thresholds.assign(c, rule.fixed_threshold);
@@ -50,8 +51,8 @@ ThresholdAudit audit_thresholds(const PredictionStore& store, const SegDataset& 
                        {"global_kept_share", g.class_pixels[k] ? double(g.class_kept[k]) / g.class_pixels[k] : 0.0},
                        {"global_kept_accuracy", accuracy(g.class_kept_correct[k], g.class_kept_labelled[k])}});
   out.json = {{"method", method},
-              {"pseudo_labels", rule.pseudo_labels},
-              {"thresholds", rule.thresholds},
+              {"pseudo_labels", choice_name(rule.pseudo_labels, kPseudoLabelKinds)},
+              {"thresholds", choice_name(rule.thresholds, kThresholdScopes)},
               {"images", target.size()},
               {"kept_share", a.kept_share()},
               {"kept_accuracy", accuracy(a.kept_correct, kept_labelled)},

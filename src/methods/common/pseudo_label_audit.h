@@ -9,17 +9,10 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "methods/common/pseudo_label_rule.h"
 #include "teachers/prediction_store.h"
 
 namespace segtransfer {
-
-// How thresholds are chosen (the `corte:` keys of the same names).
-struct ThresholdRule {
-  std::string pseudo_labels = "relative";  // relative (p1 − p2) | absolute (p1) | argmax (keep all)
-  std::string thresholds = "per_class";    // per_class | global | fixed
-  std::string statistic = "mean";          // mean | percentile
-  double percentile = 50, fixed_threshold = 0.968;
-};
 
 struct ThresholdAudit {
   std::vector<double> thresholds;  // τ_c, one per class

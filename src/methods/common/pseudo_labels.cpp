@@ -9,10 +9,8 @@
 
 namespace segtransfer {
 
-Confidence parse_confidence(const std::string& name) {
-  if (name == "relative") return Confidence::kRelative;
-  if (name == "absolute") return Confidence::kAbsolute;
-  throw Error("unknown confidence '" + name + "' (corte.pseudo_labels: relative | absolute | argmax)");
+Confidence confidence_of(PseudoLabelKind kind) {
+  return kind == PseudoLabelKind::kAbsolute ? Confidence::kAbsolute : Confidence::kRelative;
 }
 
 torch::Tensor TopKBatch::confidence(Confidence kind) const {
@@ -83,15 +81,13 @@ void ConfidenceHistogram::add(const StoredPrediction& p, const cv::Mat& truth) {
   }
 }
 
-double ConfidenceHistogram::statistic_of(const std::array<int64_t, 256>& bins, const std::string& statistic,
+double ConfidenceHistogram::statistic_of(const std::array<int64_t, 256>& bins, ThresholdStatistic statistic,
                                          double percentile) {
-  if (statistic != "mean" && statistic != "percentile")
-    throw Error("unknown corte.statistic '" + statistic + "' (mean | percentile)");
   int64_t n = 0;
   double sum = 0;
   for (int b = 0; b < 256; ++b) n += bins[b], sum += static_cast<double>(b) * bins[b];
   if (n == 0) return 0.0;
-  if (statistic == "mean") return sum / static_cast<double>(n) / 255.0;
+  if (statistic == ThresholdStatistic::kMean) return sum / static_cast<double>(n) / 255.0;
   const double want = percentile / 100.0 * static_cast<double>(n);
   int64_t cumulative = 0;
   for (int b = 0; b < 256; ++b) {
@@ -101,13 +97,13 @@ double ConfidenceHistogram::statistic_of(const std::array<int64_t, 256>& bins, c
   return 1.0;
 }
 
-std::vector<double> ConfidenceHistogram::class_thresholds(const std::string& statistic, double percentile) const {
+std::vector<double> ConfidenceHistogram::class_thresholds(ThresholdStatistic statistic, double percentile) const {
   std::vector<double> tau(num_classes_, 0.0);
   for (int c = 0; c < num_classes_; ++c) tau[c] = statistic_of(count_[c], statistic, percentile);
   return tau;
 }
 
-double ConfidenceHistogram::pooled_threshold(const std::string& statistic, double percentile) const {
+double ConfidenceHistogram::pooled_threshold(ThresholdStatistic statistic, double percentile) const {
   std::array<int64_t, 256> all{};
   for (int c = 0; c < num_classes_; ++c)
     for (int b = 0; b < 256; ++b) all[b] += count_[c][b];

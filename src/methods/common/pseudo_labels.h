@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "methods/common/pseudo_label_rule.h"
 #include "teachers/prediction_store.h"
 
 namespace segtransfer {
 
 enum class Confidence { kRelative, kAbsolute };
-Confidence parse_confidence(const std::string& name);  // "relative" | "absolute"
+// The confidence a rule thresholds (kArgmax keeps every pixel: it is scored as relative).
+Confidence confidence_of(PseudoLabelKind kind);
 
 // A batch of stored answers, as the loader delivers them (Batch::aux).
 struct TopKBatch {
@@ -43,10 +45,10 @@ class ConfidenceHistogram {
   // `truth` (CV_8UC1, may be empty) must be at the prediction's size.
   void add(const StoredPrediction& prediction, const cv::Mat& truth = cv::Mat());
 
-  // τ_c: the mean ("mean") or the `percentile` (0..100) of class c's confidence; 0 if the class never wins.
-  std::vector<double> class_thresholds(const std::string& statistic, double percentile) const;
+  // τ_c: the mean or the `percentile` (0..100) of class c's confidence; 0 if the class never wins.
+  std::vector<double> class_thresholds(ThresholdStatistic statistic, double percentile) const;
   // The mean / percentile of every pixel's confidence, classes pooled.
-  double pooled_threshold(const std::string& statistic, double percentile) const;
+  double pooled_threshold(ThresholdStatistic statistic, double percentile) const;
   // The one threshold that keeps `share` of all pixels (over every class).
   double global_threshold_keeping(double share) const;
 
@@ -66,7 +68,7 @@ class ConfidenceHistogram {
   int64_t labelled_ = 0;
   // [class][bin]: pixels, and pixels whose truth equals the class (truth known).
   std::vector<std::array<int64_t, 256>> count_, correct_, labelled_count_;
-  static double statistic_of(const std::array<int64_t, 256>& bins, const std::string& statistic, double percentile);
+  static double statistic_of(const std::array<int64_t, 256>& bins, ThresholdStatistic statistic, double percentile);
 };
 
 }  // namespace segtransfer
