@@ -12,6 +12,7 @@ namespace segtransfer {
 struct TrainOptions {
   bool resume = false;          // continue from <output>/checkpoint.pt
   int64_t stop_at = -1;         // stop (with a checkpoint) after this iteration; -1 = run to the end
+  std::string resume_from;      // continue from this checkpoint.pt instead (mmsegmentation's --resume-from)
 };
 
 struct TrainResult {
@@ -22,8 +23,10 @@ struct TrainResult {
 };
 
 // Output folder: config.yaml (effective config), checkpoint.pt (latest, atomic),
-// metrics.jsonl (one JSON object per log line / evaluation), metrics.json (final
-// evaluation), model.pt (final weights, loadable by torch.load in Python).
+// metrics.jsonl (one JSON object per log line / evaluation) and metrics.csv (the
+// same as a table, at the end), metrics.json (final evaluation), model.pt (final
+// weights, loadable by torch.load in Python), best_model.pt + best.json (the
+// evaluated model at its best val mIoU, with data.val).
 TrainResult train(const RunConfig& config, const TrainOptions& options = {});
 
 // Checks the config and the data trees (every dataset opens, labels where needed)

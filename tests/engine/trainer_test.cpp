@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "engine/checkpoint.h"
 #include "methods/common/optimization.h"
@@ -104,6 +106,51 @@ TEST(Trainer, ResumeIsExact) {
   int lines = 0;
   for (std::string l; std::getline(log, l);) ++lines;
   EXPECT_EQ(lines, 6);
+}
+
+// --resume-from: a run continues from another folder's checkpoint and ends with the
+// weights the uninterrupted run has; its own folder keeps its log and files.
+TEST(Trainer, ResumeFromAnotherCheckpointBranchesARun) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  train(tiny_config(dir / "gta", dir / "full", 6));
+  train(tiny_config(dir / "gta", dir / "first", 6), TrainOptions{false, 3});
+  TrainResult branch = train(tiny_config(dir / "gta", dir / "branch", 6),
+                             TrainOptions{false, -1, (dir / "first" / "checkpoint.pt").string()});
+  EXPECT_EQ(branch.iterations, 6);
+  auto wa = weights_of(dir / "full"), wb = weights_of(dir / "branch");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i].second, wb[i].second)) << wa[i].first;
+  EXPECT_FALSE(fs::exists(dir / "first" / "model.pt"));  // the source folder is left as it was
+  EXPECT_THROW(train(tiny_config(dir / "gta", dir / "other", 6), TrainOptions{false, -1, (dir / "none.pt").string()}),
+               Error);
+}
+
+// With data.val: best_model.pt + best.json follow the best periodic evaluation, and
+// metrics.csv holds one row per logged iteration with the val mIoU where evaluated.
+TEST(Trainer, KeepsTheBestModelAndWritesACsv) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto cfg = tiny_config(dir / "gta", dir / "run", 6);
+  cfg.data.val = cfg.data.source;
+  cfg.train.eval_every = 2;
+  train(cfg);
+  ASSERT_TRUE(fs::exists(dir / "run" / "best_model.pt"));
+  const auto best = nlohmann::json::parse(segtransfer::read_text_file(dir / "run" / "best.json"));
+  double best_seen = -1;
+  int64_t best_iter = -1;
+  std::ifstream log(dir / "run" / "metrics.jsonl");
+  for (std::string l; std::getline(log, l);) {
+    const auto j = nlohmann::json::parse(l);
+    if (j.contains("eval") && j["eval"]["miou"].get<double>() > best_seen)
+      best_seen = j["eval"]["miou"].get<double>(), best_iter = j["iter"].get<int64_t>();
+  }
+  EXPECT_DOUBLE_EQ(best["miou"].get<double>(), best_seen);
+  EXPECT_EQ(best["iter"].get<int64_t>(), best_iter);
+  const std::string csv = segtransfer::read_text_file(dir / "run" / "metrics.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')).rfind("iter,", 0), 0u) << csv;
+  EXPECT_NE(csv.find(",val_miou,"), std::string::npos) << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7) << csv;  // header + iterations 1..6
 }
 
 TEST(Trainer, TimeBudgetEndsTheRunAndDrivesTheSchedule) {
