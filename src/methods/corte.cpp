@@ -64,9 +64,9 @@ cv::Mat image_to_bgr(const torch::Tensor& image, const std::array<double, 3>& me
 CorteOptions CorteOptions::for_method(const RunConfig& config) {
   const YAML::Node& t = config.tree;
   CorteOptions o;
-  o.pseudo_labels = config_value<std::string>(t, "corte.pseudo_labels");
-  o.thresholds = config_value<std::string>(t, "corte.thresholds");
-  o.statistic = config_value<std::string>(t, "corte.statistic");
+  o.pseudo_labels = config_choice(t, "corte.pseudo_labels", kPseudoLabelKinds);
+  o.thresholds = config_choice(t, "corte.thresholds", kThresholdScopes);
+  o.statistic = config_choice(t, "corte.statistic", kThresholdStatistics);
   o.percentile = config_value<double>(t, "corte.percentile");
   o.fixed_threshold = config_value<double>(t, "corte.fixed_threshold");
   o.soft_until = config_value<double>(t, "corte.soft_until");
@@ -86,16 +86,12 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
 
   // The baselines fix the parts that define them; the rest of `corte:` applies.
   if (config.method == "plain_distill") {  // argmax labels on every pixel, weak view only
-    o.pseudo_labels = "argmax", o.soft_until = 0, o.refine = false, o.mix = false, o.strong_augment = false;
+    o.pseudo_labels = PseudoLabelKind::kArgmax, o.soft_until = 0, o.refine = false, o.mix = false, o.strong_augment = false;
   } else if (config.method == "soft_distill") {  // KL to the black box's probabilities, weak view only
     o.soft_until = 1, o.refine = false, o.mix = false, o.strong_augment = false;
   } else if (config.method == "threshold_distill") {  // one absolute threshold (DAFormer's 0.968), no refinement
-    o.pseudo_labels = "absolute", o.thresholds = "fixed", o.soft_until = 0, o.refine = false;
+    o.pseudo_labels = PseudoLabelKind::kAbsolute, o.thresholds = ThresholdScope::kFixed, o.soft_until = 0, o.refine = false;
   }
-  if (o.pseudo_labels != "relative" && o.pseudo_labels != "absolute" && o.pseudo_labels != "argmax")
-    throw Error("unknown corte.pseudo_labels '" + o.pseudo_labels + "' (relative | absolute | argmax)");
-  if (o.thresholds != "per_class" && o.thresholds != "global" && o.thresholds != "fixed")
-    throw Error("unknown corte.thresholds '" + o.thresholds + "' (per_class | global | fixed)");
   if (o.temperature <= 0) throw Error("corte.temperature must be > 0");
   if (o.class_balance < 0 || o.class_balance > 1) throw Error("corte.class_balance must be in [0, 1] (0 = off)");
   return o;
@@ -112,7 +108,7 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
   if (store.info().num_classes != num_classes_)
     throw Error(fmt::format("prediction store '{}' holds {} classes but model.num_classes is {}", cfg.store.path,
                             store.info().num_classes, num_classes_));
-  if (opt_.pseudo_labels != "argmax") confidence_kind_ = parse_confidence(opt_.pseudo_labels);
+  confidence_kind_ = confidence_of(opt_.pseudo_labels);
 
   target_dataset_ = open_dataset(cfg.data.target);
   compute_thresholds(*target_dataset_);
@@ -126,7 +122,7 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
 }
 
 void Corte::compute_thresholds(const SegDataset& target) {
-  const ThresholdRule rule{opt_.pseudo_labels, opt_.thresholds, opt_.statistic, opt_.percentile, opt_.fixed_threshold};
+  const ThresholdRule rule = opt_.threshold_rule();
   const ThresholdAudit audit =
       audit_thresholds(PredictionStore::open(config().store.path), target, rule, config().method);
   thresholds_ = torch::tensor(audit.thresholds, torch::kFloat32).to(ctx_.device);
@@ -204,31 +200,49 @@ Corte::Refinement Corte::refine(const torch::Tensor& images, const torch::Tensor
 }
 
 StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
-  const int64_t iteration = step.iteration;
   StepStats stats;
   Batch batch = target_->next();
-  auto images = batch.image.to(ctx_.device, /*non_blocking=*/true);
+  const auto images = batch.image.to(ctx_.device, /*non_blocking=*/true);
   const TopKBatch answers = decode_top_k(batch.aux.to(ctx_.device, /*non_blocking=*/true));
-  const auto top1 = answers.top1();
 
   // (i) black-box pseudo-labels from the weak view.
-  torch::Tensor black_box_labels = opt_.pseudo_labels == "argmax"
-                                       ? top1
-                                       : filter_by_threshold(top1, answers.confidence(confidence_kind_), thresholds_);
+  const torch::Tensor black_box_labels =
+      opt_.pseudo_labels == PseudoLabelKind::kArgmax
+          ? answers.top1()
+          : filter_by_threshold(answers.top1(), answers.confidence(confidence_kind_), thresholds_);
   // (ii) refinement with the student's EMA.
   torch::Tensor labels = black_box_labels;
   if (ema_) {
-    Refinement r = refine(images, black_box_labels, answers, step.progress, stats);
+    const Refinement r = refine(images, black_box_labels, answers, step.progress, stats);
     labels = r.labels;
     stats["replaced"] = r.replaced;
     stats["filled"] = r.filled;
   }
-
-  // (iii) consistent training: the student sees a strong view of a ClassMix of
-  // pairs of target images (and, with corte.plain_view, the unmixed strong view too).
-  std::mt19937_64 rng = step_rng(config(), iteration);
+  // (iii) consistent training: the student learns from strong views of ClassMixed pairs.
   const bool soft = step.progress < opt_.soft_until;
-  // What the loss compares against, per view: hard labels, or the black box's distribution.
+  std::mt19937_64 rng = step_rng(config(), step.iteration);
+  const torch::Tensor loss = student_loss(training_views(images, labels, answers, soft, rng), rng);
+  checked_loss(loss, step.iteration, config().method);
+  optimizer.zero_grad();
+  backward(loss);
+  optimizer.step();
+  if (ema_) ema_->update(student(), step.iteration, opt_.ema_momentum);
+
+  stats["loss"] = loss.item<double>();
+  if (opt_.soft_until > 0) stats["soft"] = soft ? 1 : 0;
+  // What the loss was taught from: in the soft phase every answered pixel (judged by its top-1).
+  record_kept(soft ? answers.top1() : labels, batch, stats);
+  if (writes_outputs() && opt_.diagnostics_every > 0 && (step.iteration + 1) % opt_.diagnostics_every == 0)
+    write_diagnostics(step.iteration + 1, batch, black_box_labels, labels);
+  return stats;
+}
+
+// The views the student trains on: the weak view itself (without mixing, or with
+// corte.plain_view), and a ClassMix of each image with the next one. Each carries
+// hard labels, or in the soft phase the black box's distribution.
+std::vector<Corte::View> Corte::training_views(const torch::Tensor& images, const torch::Tensor& labels,
+                                               const TopKBatch& answers, bool soft, std::mt19937_64& rng) const {
+  const auto top1 = answers.top1();
   torch::Tensor soft_target, valid;
   if (soft) {
     soft_target = top_k_distribution(answers, num_classes_);
@@ -238,9 +252,6 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
     }
     valid = top1 != kIgnoreIndex;
   }
-  struct View {
-    torch::Tensor images, labels, soft_target, valid;
-  };
   std::vector<View> views;
   if (!opt_.mix || opt_.plain_view) views.push_back({images, labels, soft_target, valid});
   if (opt_.mix) {
@@ -251,37 +262,33 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
                      soft ? mix_with_next(masks, soft_target) : torch::Tensor(),
                      soft ? mix_with_next(masks, valid) : torch::Tensor()});
   }
-  std::vector<torch::Tensor> inputs;
-  for (auto& v : views) inputs.push_back(opt_.strong_augment ? strong_augment(v.images, opt_.strong, rng) : v.images);
-  // One forward for every view (no copy when there is only one).
-  auto logits = student().forward(inputs.size() == 1 ? inputs.front() : torch::cat(inputs));
-  const int64_t b = images.size(0);
+  return views;
+}
 
+// One forward for every view (strongly augmented unless corte.strong_augment is off),
+// the views' losses summed.
+torch::Tensor Corte::student_loss(const std::vector<View>& views, std::mt19937_64& rng) {
+  std::vector<torch::Tensor> inputs;
+  for (const auto& v : views) inputs.push_back(opt_.strong_augment ? strong_augment(v.images, opt_.strong, rng) : v.images);
+  const auto logits = student().forward(inputs.size() == 1 ? inputs.front() : torch::cat(inputs));
+  const int64_t b = views.front().images.size(0);
   torch::Tensor loss = torch::zeros({}, logits.options());
   for (size_t i = 0; i < views.size(); ++i) {
     const View& v = views[i];
     loss = loss + view_loss(logits.narrow(0, static_cast<int64_t>(i) * b, b), v.labels, v.soft_target, v.valid);
   }
-  checked_loss(loss, iteration, config().method);
-  optimizer.zero_grad();
-  backward(loss);
-  optimizer.step();
-  if (ema_) ema_->update(student(), iteration, opt_.ema_momentum);
+  return loss;
+}
 
-  stats["loss"] = loss.item<double>();
-  if (opt_.soft_until > 0) stats["soft"] = soft ? 1 : 0;
-  // What the loss was taught from: in the soft phase every answered pixel (judged by its top-1).
-  const torch::Tensor taught = soft ? top1 : labels;
+// The share of pixels the loss was taught from and, where the target has ground
+// truth (diagnostics only: it never enters the loss), how often those labels are right.
+void Corte::record_kept(const torch::Tensor& taught, const Batch& batch, StepStats& stats) const {
   stats["kept"] = (taught != kIgnoreIndex).to(torch::kFloat32).mean().item<double>();
-  if (batch.label.defined()) {  // diagnostics only: the target's ground truth never enters the loss
-    auto truth = batch.label.to(ctx_.device);
-    auto judged = (taught != kIgnoreIndex) & (truth != kIgnoreIndex);
-    stats["kept_accuracy"] =
-        ((taught == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
-  }
-  if (writes_outputs() && opt_.diagnostics_every > 0 && (iteration + 1) % opt_.diagnostics_every == 0)
-    write_diagnostics(iteration + 1, batch, black_box_labels, labels);
-  return stats;
+  if (!batch.label.defined()) return;
+  const auto truth = batch.label.to(ctx_.device);
+  const auto judged = (taught != kIgnoreIndex) & (truth != kIgnoreIndex);
+  stats["kept_accuracy"] =
+      ((taught == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
 }
 
 torch::Tensor Corte::view_loss(const torch::Tensor& logits, const torch::Tensor& labels,

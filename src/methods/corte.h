@@ -12,6 +12,7 @@
 #pragma once
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "methods/common/ema.h"
 #include "methods/common/pseudo_labels.h"
@@ -21,9 +22,9 @@
 namespace segtransfer {
 
 struct CorteOptions {
-  std::string pseudo_labels = "relative";  // relative | absolute | argmax
-  std::string thresholds = "per_class";    // per_class | global | fixed
-  std::string statistic = "mean";
+  PseudoLabelKind pseudo_labels = PseudoLabelKind::kRelative;
+  ThresholdScope thresholds = ThresholdScope::kPerClass;
+  ThresholdStatistic statistic = ThresholdStatistic::kMean;
   double percentile = 50, fixed_threshold = 0.968;
   double soft_until = 0, temperature = 1;
   bool refine = true;
@@ -36,6 +37,7 @@ struct CorteOptions {
 
   // The `corte:` section, with the parts a baseline method fixes overridden.
   static CorteOptions for_method(const RunConfig& config);
+  ThresholdRule threshold_rule() const { return {pseudo_labels, thresholds, statistic, percentile, fixed_threshold}; }
 };
 
 class Corte : public TrainingMethod {
@@ -50,7 +52,15 @@ class Corte : public TrainingMethod {
     torch::Tensor labels;  // refined pseudo-labels (B, H, W)
     double replaced = 0, filled = 0;  // shares of the pixels
   };
+  // A view the student trains on: images and what its loss compares against.
+  struct View {
+    torch::Tensor images, labels, soft_target, valid;
+  };
   void compute_thresholds(const SegDataset& target);
+  std::vector<View> training_views(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
+                                   bool soft, std::mt19937_64& rng) const;
+  torch::Tensor student_loss(const std::vector<View>& views, std::mt19937_64& rng);
+  void record_kept(const torch::Tensor& taught, const Batch& batch, StepStats& stats) const;
   // The loss of one view: hard pseudo-labels (CE), or with soft_target the soft KL.
   torch::Tensor view_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& soft_target,
                           const torch::Tensor& valid) const;

@@ -133,15 +133,19 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   stats["metric_loss"] = metric_loss.item<double>();
   stats["reliability"] = reliability.mean().item<double>();
   stats["pixel_weight"] = weight.mean().item<double>();
-  if (target.label.defined()) {
-    // Diagnostics only: do the weights single out the right pseudo-labels?
-    const auto truth = target.label.to(ctx_.device);
-    const auto judged = truth != kIgnoreIndex, right = (labels == truth) & judged, wrong = (labels != truth) & judged;
-    stats["pseudo_accuracy"] = right.sum().item<double>() / std::max(1.0, judged.sum().item<double>());
-    if (right.any().item<bool>()) stats["reliability_right"] = reliability.masked_select(right).mean().item<double>();
-    if (wrong.any().item<bool>()) stats["reliability_wrong"] = reliability.masked_select(wrong).mean().item<double>();
-  }
+  record_reliability_diagnostics(labels, reliability, target, stats);
   return stats;
+}
+
+void Stvm::record_reliability_diagnostics(const torch::Tensor& labels, const torch::Tensor& reliability,
+                                          const Batch& target, StepStats& stats) const {
+  if (!target.label.defined()) return;
+  // Do the weights single out the right pseudo-labels?
+  const auto truth = target.label.to(ctx_.device);
+  const auto judged = truth != kIgnoreIndex, right = (labels == truth) & judged, wrong = (labels != truth) & judged;
+  stats["pseudo_accuracy"] = right.sum().item<double>() / std::max(1.0, judged.sum().item<double>());
+  if (right.any().item<bool>()) stats["reliability_right"] = reliability.masked_select(right).mean().item<double>();
+  if (wrong.any().item<bool>()) stats["reliability_wrong"] = reliability.masked_select(wrong).mean().item<double>();
 }
 
 void Stvm::save_state(torch::serialize::OutputArchive& archive) const {

@@ -29,6 +29,11 @@ class Stvm : public TrainingMethod {
   void load_state(torch::serialize::InputArchive& archive) override;
 
  private:
+  // Diagnostics where the target has labels (they never enter the loss): how often the
+  // pseudo-labels are right, and the mean reliability of the right and the wrong ones.
+  void record_reliability_diagnostics(const torch::Tensor& labels, const torch::Tensor& reliability,
+                                      const Batch& target, StepStats& stats) const;
+
   StvmOptions options_;
   SelfTrainingOptions self_training_;
   DataLoader& target_;
