@@ -217,17 +217,25 @@ TEST(Synthetic, LabelsAlignWithTheImage) {
 }
 
 TEST(Synthetic, FartherObjectsAreSmaller) {
-  // Per scene, the label's rows just below the horizon hold thinner road than the bottom row.
+  // Perspective: per scene, the road just below the horizon is at most half as wide as
+  // half-way down the image, and it widens row by row towards the camera. A flat,
+  // orthographic road (the same width in every row) fails both.
+  int narrow = 0, widening = 0;
   for (int i = 0; i < 10; ++i) {
     const SynthScene s = render_synthetic_scene(SynthDomain::Source, 5000 + i, {128, 64});
+    auto road_width = [&](int y) { return cv::countNonZero(s.label.row(y) == kRoad); };
     int top_row = -1;
     for (int y = 0; y < 64 && top_row < 0; ++y)
-      if (cv::countNonZero(s.label.row(y) == kRoad) > 0) top_row = y;
+      if (road_width(y) > 0) top_row = y;
     ASSERT_GE(top_row, 0);
     const int mid = (top_row + 63) / 2;
-    EXPECT_LT(cv::countNonZero(s.label.row(std::min(63, top_row + 3)) == kRoad),
-              cv::countNonZero(s.label.row(mid) == kRoad) + 1);
+    if (2 * road_width(std::min(63, top_row + 3)) <= road_width(mid)) ++narrow;
+    int rising = 0, rows = 0;
+    for (int y = top_row + 1; y <= mid; ++y, ++rows) rising += road_width(y) >= road_width(y - 1);
+    if (rising >= rows * 8 / 10) ++widening;
   }
+  EXPECT_GE(narrow, 8);
+  EXPECT_GE(widening, 8);
 }
 
 TEST(Synthetic, LabelIdTable) {
