@@ -2,9 +2,10 @@
 
 namespace segtransfer {
 
-LRASPPHeadImpl::LRASPPHeadImpl(int64_t low_channels, int64_t high_channels, int64_t num_classes,
-                               int64_t inter_channels) {
+LRASPPHeadImpl::LRASPPHeadImpl(const LRASPPHeadOptions& o) {
   namespace nn = torch::nn;
+  const int64_t low_channels = o.low_channels(), high_channels = o.high_channels(), num_classes = o.num_classes(),
+                inter_channels = o.inter_channels();
   cbr_ =
       register_module("cbr", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(high_channels, inter_channels, 1).bias(false)),
                                             BatchNorm2d(inter_channels), nn::ReLU(nn::ReLUOptions(true))));
@@ -41,8 +42,9 @@ LRASPPImpl::LRASPPImpl(const LRASPPOptions& options) : options_(options) {
   high_channels_ = 6 * config.back().out_channels;
 
   backbone_ = register_module("backbone", mobilenet_v3_features(config));
-  classifier_ = register_module("classifier", LRASPPHead(out_channels[low_index_], high_channels_,
-                                                         options.num_classes(), options.inter_channels()));
+  classifier_ = register_module(
+      "classifier", LRASPPHead(LRASPPHeadOptions(out_channels[low_index_], high_channels_, options.num_classes())
+                                   .inter_channels(options.inter_channels())));
 }
 
 SegOutput LRASPPImpl::forward_features(const torch::Tensor& x) {

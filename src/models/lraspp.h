@@ -16,11 +16,20 @@ struct LRASPPOptions {
   TORCH_ARG(int64_t, inter_channels) = 128;
 };
 
+struct LRASPPHeadOptions {
+  LRASPPHeadOptions(int64_t low_channels, int64_t high_channels, int64_t num_classes)
+      : low_channels_(low_channels), high_channels_(high_channels), num_classes_(num_classes) {}
+  TORCH_ARG(int64_t, low_channels);   // of the stride-8 backbone features
+  TORCH_ARG(int64_t, high_channels);  // of the last backbone features
+  TORCH_ARG(int64_t, num_classes);
+  TORCH_ARG(int64_t, inter_channels) = 128;
+};
+
 // `classifier`: a gated 1x1 branch on the high-level features plus a linear
 // classifier on the low-level (stride 8) features.
 class LRASPPHeadImpl : public torch::nn::Module {
  public:
-  LRASPPHeadImpl(int64_t low_channels, int64_t high_channels, int64_t num_classes, int64_t inter_channels);
+  explicit LRASPPHeadImpl(const LRASPPHeadOptions& options);
   torch::Tensor forward(const torch::Tensor& low, const torch::Tensor& high);
 
  private:

@@ -31,19 +31,17 @@ int64_t make_divisible(double v, int64_t divisor) {
   return rounded;
 }
 
-Conv2dNormActivationImpl::Conv2dNormActivationImpl(int64_t in_channels, int64_t out_channels, int64_t kernel,
-                                                   int64_t stride, int64_t dilation, int64_t groups,
-                                                   Activation activation) {
-  push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, kernel)
-                                  .stride(stride)
-                                  .padding((kernel - 1) / 2 * dilation)
-                                  .dilation(dilation)
-                                  .groups(groups)
+Conv2dNormActivationImpl::Conv2dNormActivationImpl(const Conv2dNormActivationOptions& o) {
+  push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), o.kernel())
+                                  .stride(o.stride())
+                                  .padding((o.kernel() - 1) / 2 * o.dilation())
+                                  .dilation(o.dilation())
+                                  .groups(o.groups())
                                   .bias(false)));
-  push_back(BatchNorm2d(torch::nn::BatchNorm2dOptions(out_channels).eps(1e-3).momentum(0.01)));
-  if (activation == Activation::kReLU) {
+  push_back(BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out_channels()).eps(1e-3).momentum(0.01)));
+  if (o.activation() == Activation::kReLU) {
     push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
-  } else if (activation == Activation::kHardswish) {
+  } else if (o.activation() == Activation::kHardswish) {
     push_back(torch::nn::Functional([](torch::Tensor x) { return torch::hardswish_(x); }));
   }
 }
@@ -64,16 +62,20 @@ InvertedResidualImpl::InvertedResidualImpl(const InvertedResidualConfig& c)
   const Activation activation = c.use_hardswish ? Activation::kHardswish : Activation::kReLU;
   torch::nn::Sequential layers;
   if (c.expanded_channels != c.input_channels) {
-    layers->push_back(Conv2dNormActivation(c.input_channels, c.expanded_channels, 1, 1, 1, 1, activation));
+    layers->push_back(Conv2dNormActivation(Conv2dNormActivationOptions(c.input_channels, c.expanded_channels, 1).activation(activation)));
   }
   // A dilated block keeps its resolution: dilation replaces the stride.
   const int64_t stride = c.dilation > 1 ? 1 : c.stride;
-  layers->push_back(Conv2dNormActivation(c.expanded_channels, c.expanded_channels, c.kernel, stride, c.dilation,
-                                         c.expanded_channels, activation));
+  layers->push_back(Conv2dNormActivation(Conv2dNormActivationOptions(c.expanded_channels, c.expanded_channels, c.kernel)
+                                             .stride(stride)
+                                             .dilation(c.dilation)
+                                             .groups(c.expanded_channels)  // depthwise
+                                             .activation(activation)));
   if (c.use_se) {
     layers->push_back(SqueezeExcitation(c.expanded_channels, make_divisible(c.expanded_channels / 4)));
   }
-  layers->push_back(Conv2dNormActivation(c.expanded_channels, c.out_channels, 1, 1, 1, 1, Activation::kNone));
+  layers->push_back(Conv2dNormActivation(
+      Conv2dNormActivationOptions(c.expanded_channels, c.out_channels, 1).activation(Activation::kNone)));
   block_ = register_module("block", layers);
 }
 
@@ -85,10 +87,12 @@ torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
 
 torch::nn::Sequential mobilenet_v3_features(const std::vector<InvertedResidualConfig>& config) {
   torch::nn::Sequential features;
-  features->push_back(Conv2dNormActivation(3, config.front().input_channels, 3, 2, 1, 1, Activation::kHardswish));
+  features->push_back(Conv2dNormActivation(
+      Conv2dNormActivationOptions(3, config.front().input_channels, 3).stride(2).activation(Activation::kHardswish)));
   for (const auto& c : config) features->push_back(InvertedResidual(c));
   const int64_t last_in = config.back().out_channels;
-  features->push_back(Conv2dNormActivation(last_in, 6 * last_in, 1, 1, 1, 1, Activation::kHardswish));
+  features->push_back(Conv2dNormActivation(
+      Conv2dNormActivationOptions(last_in, 6 * last_in, 1).activation(Activation::kHardswish)));
 
   torch::NoGradGuard no_grad;
   for (auto& m : features->modules(/*include_self=*/false)) {

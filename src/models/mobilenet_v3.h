@@ -32,13 +32,24 @@ int64_t make_divisible(double v, int64_t divisor = 8);
 
 enum class Activation { kNone, kReLU, kHardswish };
 
-// torchvision's Conv2dNormActivation: "0" conv (no bias), "1" BatchNorm2d(eps 1e-3,
-// momentum 0.01), "2" activation. A Sequential with a concrete forward, so that
-// it can sit inside another Sequential.
+struct Conv2dNormActivationOptions {
+  Conv2dNormActivationOptions(int64_t in_channels, int64_t out_channels, int64_t kernel)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_(kernel) {}
+  TORCH_ARG(int64_t, in_channels);
+  TORCH_ARG(int64_t, out_channels);
+  TORCH_ARG(int64_t, kernel);
+  TORCH_ARG(int64_t, stride) = 1;
+  TORCH_ARG(int64_t, dilation) = 1;
+  TORCH_ARG(int64_t, groups) = 1;
+  TORCH_ARG(Activation, activation) = Activation::kReLU;
+};
+
+// torchvision's Conv2dNormActivation: "0" conv (no bias, "same" padding), "1"
+// BatchNorm2d(eps 1e-3, momentum 0.01), "2" activation. A Sequential with a concrete
+// forward, so that it can sit inside another Sequential.
 class Conv2dNormActivationImpl : public torch::nn::SequentialImpl {
  public:
-  Conv2dNormActivationImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t dilation,
-                           int64_t groups, Activation activation);
+  explicit Conv2dNormActivationImpl(const Conv2dNormActivationOptions& options);
   torch::Tensor forward(torch::Tensor x) { return SequentialImpl::forward(std::move(x)); }
 };
 TORCH_MODULE(Conv2dNormActivation);
