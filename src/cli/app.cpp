@@ -44,6 +44,8 @@ int run_cli(int argc, char** argv) {
       "from a source model (black box or white box) and source data.",
       "segtransfer"};
   app.require_subcommand(1);
+  // Every option's default is shown in --help (subcommands inherit this from the app).
+  app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", "segtransfer 0.1.0");
   app.add_flag_function("-v,--verbose", [](int64_t) { spdlog::set_level(spdlog::level::debug); }, "debug logging");
   app.add_flag_function("-q,--quiet", [](int64_t) { spdlog::set_level(spdlog::level::warn); },

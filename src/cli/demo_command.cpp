@@ -163,6 +163,9 @@ void add_demo_command(CLI::App& app) {
                              minutes, args->out);
     const std::string report = write_run_report(corte.output, {plain.output, "plain distillation"});
     std::cout << "CoRTe's report, per class against plain distillation: " << report << "\n"
+              << "This synthetic black box (about 17 mIoU) cannot show what a method is worth. On real frames "
+                 "(CamVid) with two real Cityscapes black boxes, bench/camvid.sh measures every method: "
+                 "docs/benchmarks.md, \"Real data: CamVid\".\n"
               << "Deploy the student: segtransfer export --run " << corte.output << " -o student.onnx --size "
               << synth.size.width << "x" << synth.size.height << "\n";
   });

@@ -47,6 +47,13 @@ TEST(Cli, EverySubcommandHasHelp) {
   }
 }
 
+TEST(Cli, HelpShowsDefaults) {
+  const CliResult r = run_cli("models --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("=19 "), std::string::npos) << r.output;         // --classes
+  EXPECT_NE(r.output.find("=1024x512 "), std::string::npos) << r.output;   // --size
+}
+
 TEST(Cli, ConfigTypoIsNamed) {
   TempDir dir;
   segtransfer::write_text_atomically(dir / "c.yaml", "train:\n  iteratons: 5\n");

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <fmt/format.h>
 
@@ -100,7 +101,11 @@ TEST(RunReport, LeavesOutWhatTheRunDoesNotHaveAndRejectsANonRun) {
 // without script errors, every embedded image decodes, and the screenshot shows content.
 TEST(RunReport, OpensInHeadlessChromium) {
   const char* chromium = "/usr/bin/chromium";
-  if (!fs::exists(chromium)) GTEST_SKIP() << "Debian's chromium is not installed (.ci/run installs it)";
+  if (!fs::exists(chromium)) {
+    // CI installs Chromium and sets SEGTRANSFER_REQUIRE_CHROMIUM, so there a missing browser fails the test.
+    if (std::getenv("SEGTRANSFER_REQUIRE_CHROMIUM")) FAIL() << chromium << " is missing but SEGTRANSFER_REQUIRE_CHROMIUM is set";
+    GTEST_SKIP() << "Debian's chromium is not installed (.ci/run installs it)";
+  }
   TempDir dir;
   write_fake_run(dir / "corte", 0.05);
   write_fake_run(dir / "plain", 0.0);

@@ -44,6 +44,3 @@ TEST(ModelTable, OneRowPerModel) {
   }
   EXPECT_NE(table.find("| 43,901,068 |"), std::string::npos) << table;  // deeplabv2_resnet101, 19 classes
 }
-
-// Not run by default: prints the table of docs/models.md (1024x512, 19 classes).
-TEST(ModelTable, DISABLED_PrintDocsTable) { std::cout << model_table(19, 1024, 512); }
