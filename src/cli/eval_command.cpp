@@ -40,7 +40,9 @@ void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "per-class IoU, mIoU and pixel accuracy of a model on a labelled split");
   args->config.add_to(*cmd, /*allow_run_dir=*/true);
-  cmd->add_option("-w,--weights", args->weights, "model weights: checkpoint.pt, model.pt or a PyTorch state_dict (default: <run>/model.pt)");
+  cmd->add_option("-w,--weights", args->weights,
+                  "model weights: checkpoint.pt, model.pt or a PyTorch state_dict (default: <run>/model.pt, else "
+                  "model.init)");
   auto* p = cmd->add_option("--protocol", args->protocol, "classes scored: 19, 16, 13 (Cityscapes) or 'all'");
   cmd->add_option("--mode", args->mode, "whole | slide")->check(CLI::IsMember({"whole", "slide"}));
   cmd->add_option("--json", args->json, "also write the metrics to this JSON file");

@@ -12,7 +12,8 @@ SegmentationModel load_trained_model(const RunConfig& cfg, const std::string& ru
     path = run_dir + "/model.pt";
     if (!std::filesystem::exists(path)) path = run_dir + "/checkpoint.pt";
   }
-  if (path.empty()) throw Error("no weights: give --weights FILE or --run DIR");
+  if (path.empty()) path = cfg.model.init;  // a published model evaluated as it is (e.g. a source model)
+  if (path.empty()) throw Error("no weights: give --weights FILE or --run DIR (or set model.init)");
   SegmentationModel model = make_model(cfg.model.name, cfg.model.num_classes);
   load_model_weights(path, *model);
   model->to(device);

@@ -89,15 +89,15 @@ void add_predict_command(CLI::App& app) {
     torch::Device device = resolve_device(cfg.device);
     auto model = load_trained_model(cfg, args->config.run_dir, args->weights, device);
     fold_batch_norm(*model);  // inference only from here: one pass fewer per BatchNorm
-    LabelSpace space = model_label_space(cfg);
-    if (space.num_classes() != cfg.model.num_classes)
-      throw Error("the model predicts " + std::to_string(cfg.model.num_classes) + " classes but its label space " +
-                  space.name + " has " + std::to_string(space.num_classes()));
+    // Predictions in the data's label space: with eval.mapping, a model of other classes
+    // (e.g. Cityscapes') is mapped onto it as evaluation maps it.
+    const LabelSpace space = model_label_space(cfg);
+    const ClassMapFn class_map = class_map_of(*model, space, cfg.eval);
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < images.size(); ++i) {
       const cv::Mat bgr = read_image_bgr(images[i].string());
       auto x = image_to_tensor(bgr, cfg.data.mean, cfg.data.std).unsqueeze(0).to(device);
-      auto pred = infer_logits(*model, x, cfg.eval).argmax(1)[0].to(torch::kU8).cpu().contiguous();
+      auto pred = class_map(infer_logits(*model, x, cfg.eval))[0].to(torch::kU8).cpu().contiguous();
       write_outputs(i, bgr, cv::Mat(bgr.rows, bgr.cols, CV_8UC1, pred.data_ptr<uint8_t>()), space);
     }
     std::cout << "wrote " << images.size() << " predictions to " << out.string() << "\n";

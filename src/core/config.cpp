@@ -79,6 +79,8 @@ eval:
   stride: [341, 341]
   resize: [0, 0]
   max_images: 0
+  mapping: ""              # the model's classes -> the evaluated data's: "" (the same), cityscapes_to_camvid, or a
+                           # YAML file (a Cityscapes-trained model scored on CamVid: probabilities summed per class)
 teacher:                   # how the source model is reached (segtransfer query)
   type: ""                 # folder | torchscript | http
   path: ""                 # folder: prediction files (<stem>.npy / <stem>.png); torchscript: the .pt file
@@ -366,6 +368,7 @@ RunConfig config_from_tree(const YAML::Node& t) {
   e.stride = fixed<int, 2>(t, "eval.stride");
   e.resize = fixed<int, 2>(t, "eval.resize");
   e.max_images = config_value<int>(t, "eval.max_images");
+  e.mapping = config_value<std::string>(t, "eval.mapping");
 
   if (o.type != "adamw" && o.type != "sgd") throw Error("config key 'optim.type' must be adamw or sgd, not '" + o.type + "'");
   if (e.mode != "whole" && e.mode != "slide") throw Error("config key 'eval.mode' must be whole or slide, not '" + e.mode + "'");

@@ -82,6 +82,7 @@ struct EvalSpec {
   std::array<int, 2> crop{512, 512}, stride{341, 341};
   std::array<int, 2> resize{0, 0};  // resize input (w, h) before inference; 0 = keep
   int max_images = 0;  // 0 = all
+  std::string mapping;  // "" = the model speaks the data's classes | cityscapes_to_camvid | a YAML file
 };
 
 // How a source model is reached (src/teachers). Plain values: no torch here.

@@ -32,4 +32,27 @@ torch::Tensor map_probabilities(const ClassMapping& mapping, const torch::Tensor
       .index_add_(channel_dim, targets, probs.index_select(channel_dim, sources));
 }
 
+LabelSpace numbered_or_cityscapes_space(int num_classes) {
+  if (num_classes == LabelSpace::cityscapes19().num_classes()) return LabelSpace::cityscapes19();
+  LabelSpace space;
+  space.name = fmt::format("{} classes (unnamed: refer to them by index)", num_classes);
+  for (int c = 0; c < num_classes; ++c) space.classes.push_back(std::to_string(c));
+  space.colours.assign(num_classes, cv::Vec3b(0, 0, 0));
+  return space;
+}
+
+ClassMapping named_class_mapping(const std::string& name, int num_source, const LabelSpace& target,
+                                 const std::string& key) {
+  const ClassMapping mapping =
+      name == "cityscapes_to_camvid"
+          ? ClassMapping::cityscapes_to_camvid()
+          : ClassMapping::from_yaml_file(name, numbered_or_cityscapes_space(num_source), target);
+  if (static_cast<int>(mapping.target_of.size()) != num_source || mapping.num_target_classes != target.num_classes())
+    throw Error(fmt::format("{}: '{}' maps {} classes onto {}, but there are {} classes to map and target space '{}' "
+                            "has {}",
+                            key, name, mapping.target_of.size(), mapping.num_target_classes, num_source, target.name,
+                            target.num_classes()));
+  return mapping;
+}
+
 }  // namespace segtransfer

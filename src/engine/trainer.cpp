@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/progress.h"
 #include "core/error.h"
+#include "data/class_mapping.h"
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
 #include "parallel/distributed.h"
@@ -66,7 +67,10 @@ std::string dry_run(const RunConfig& cfg) {
     auto ds = open_dataset(*spec);
     out += fmt::format("data.{}: {} ({} images, {})\n", role, ds->description(), ds->size(),
                        ds->has_labels() ? "labelled" : "unlabelled");
-    if (ds->label_space().num_classes() != cfg.model.num_classes && ds->has_labels())
+    const bool mapped = std::string(role) == "val" && !cfg.eval.mapping.empty();
+    if (mapped)  // scored through eval.mapping: the mapping must fit the model and the labels
+      named_class_mapping(cfg.eval.mapping, cfg.model.num_classes, ds->label_space(), "eval.mapping");
+    else if (ds->label_space().num_classes() != cfg.model.num_classes && ds->has_labels())
       throw Error(fmt::format("data.{} has {} classes but model.num_classes is {}", role,
                               ds->label_space().num_classes(), cfg.model.num_classes));
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "data/class_mapping.h"
 #include "data/loader.h"
 #include <opencv2/imgproc.hpp>
 
@@ -74,6 +75,19 @@ class EvalModeGuard {
 
 }  // namespace
 
+ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& space, const EvalSpec& spec) {
+  if (spec.mapping.empty()) {
+    if (model.num_classes() != space.num_classes())
+      throw Error(fmt::format("cannot score a {}-class model in label space '{}' of {} classes: set eval.mapping "
+                              "(cityscapes_to_camvid or a YAML file)",
+                              model.num_classes(), space.name, space.num_classes()));
+    return [](const torch::Tensor& logits) { return logits.argmax(1); };
+  }
+  auto mapping = std::make_shared<ClassMapping>(
+      named_class_mapping(spec.mapping, static_cast<int>(model.num_classes()), space, "eval.mapping"));
+  return [mapping](const torch::Tensor& logits) { return map_probabilities(*mapping, logits.softmax(1)).argmax(1); };
+}
+
 torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec) {
   if (image.dim() != 4 || image.size(1) != 3)
     throw Error(fmt::format("infer_logits: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
@@ -101,9 +115,7 @@ EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, con
   const LabelSpace& space = dataset.label_space();
   if (!dataset.has_labels())
     throw Error(fmt::format("cannot evaluate on {}: it has no labels", dataset.description()));
-  if (model.num_classes() != space.num_classes())
-    throw Error(fmt::format("cannot evaluate a {}-class model on {}: its label space '{}' has {} classes",
-                            model.num_classes(), dataset.description(), space.name, space.num_classes()));
+  const ClassMapFn class_map = class_map_of(model, space, spec);
   // Check the protocol before spending time on inference.
   protocol_classes(space, spec.protocol);
 
@@ -113,7 +125,7 @@ EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, con
       dataset, spec,
       [&](const Sample& sample, size_t) {
         const auto image = image_to_tensor(sample.image, data.mean, data.std).unsqueeze(0).to(device);
-        return infer_logits(model, image, spec).argmax(1).squeeze(0);
+        return class_map(infer_logits(model, image, spec)).squeeze(0);
       },
       progress);
 }
@@ -145,11 +157,12 @@ cv::Mat qualitative_grid(SegmentationModelImpl& model, const SegDataset& dataset
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
   const LabelSpace& space = dataset.label_space();
+  const ClassMapFn class_map = class_map_of(model, space, spec);
   std::vector<cv::Mat> rows;
   for (size_t i = 0; i < std::min(dataset.size(), static_cast<size_t>(std::max(count, 0))); ++i) {
     const Sample sample = dataset.read(i);
     const auto image = image_to_tensor(sample.image, data.mean, data.std).unsqueeze(0).to(device);
-    const auto pred = infer_logits(model, image, spec).argmax(1)[0].to(torch::kU8).cpu().contiguous();
+    const auto pred = class_map(infer_logits(model, image, spec))[0].to(torch::kU8).cpu().contiguous();
     std::vector<cv::Mat> tiles{sample.image,
                                colourise(cv::Mat(sample.image.size(), CV_8UC1, pred.data_ptr<uint8_t>()), space)};
     if (!sample.label.empty()) tiles.push_back(colourise(sample.label, space));

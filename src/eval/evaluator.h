@@ -16,6 +16,12 @@ torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& im
 
 using ProgressFn = std::function<void(size_t done, size_t total)>;
 
+// (N, C, H, W) logits -> (N, H, W) classes of `space`: the argmax, or with eval.mapping
+// the argmax of the probabilities summed per class of `space` (a Cityscapes-trained
+// model scored on CamVid). Throws when the model's classes do not fit the space.
+using ClassMapFn = std::function<torch::Tensor(const torch::Tensor& logits)>;
+ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& space, const EvalSpec& spec);
+
 // Runs the model (in eval mode, no grad) over every labelled image of `dataset`,
 // on `device`. Scored on spec.protocol.
 EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,

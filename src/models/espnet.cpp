@@ -100,7 +100,8 @@ EncoderImpl::EncoderImpl(int64_t num_classes, int64_t p, int64_t q) {
 
 EncoderOutputs EncoderImpl::forward(const torch::Tensor& x) {
   EncoderOutputs out;
-  out.level1 = b1_(torch::cat({level1_(x), downsample_image(x, 1)}, 1));
+  out.level1_conv = level1_(x);
+  out.level1 = b1_(torch::cat({out.level1_conv, downsample_image(x, 1)}, 1));
   const torch::Tensor level2_first = level2_0_(out.level1);
   out.level2 = b2_(torch::cat({level2_->forward(level2_first), level2_first, downsample_image(x, 2)}, 1));
   const torch::Tensor level3_first = level3_0_(out.level2);
@@ -113,7 +114,7 @@ EncoderOutputs EncoderImpl::forward(const torch::Tensor& x) {
 ESPNetImpl::ESPNetImpl(const ESPNetOptions& options) : options_(options) {
   namespace nn = torch::nn;
   using espnet::ESPBlockImpl;
-  const int64_t c = options.num_classes();
+  const int64_t c = options.num_classes() + (options.background_output() ? 1 : 0);
   if (c < 5) {
     // combine_l2_l3's ESP block splits its C output channels over 5 branches.
     throw Error("espnet needs at least 5 classes, got " + std::to_string(c));
@@ -122,8 +123,8 @@ ESPNetImpl::ESPNetImpl(const ESPNetOptions& options) : options_(options) {
   encoder_ = register_module("encoder", espnet::Encoder(c, options.p(), options.q()));
   level3_C_ = register_module("level3_C", espnet::Conv(128 + 3, c, 1));
   br_ = register_module("br", BatchNorm2d(nn::BatchNorm2dOptions(c).eps(1e-3)));
-  // 19 = the 16 + 3 channels of the encoder's level-1 output.
-  conv_ = register_module("conv", espnet::CBR(19 + c, c, 3));
+  // The encoder's level-1 output: 16 + 3 channels, or its 16 conv channels alone.
+  conv_ = register_module("conv", espnet::CBR((options.level1_conv_skip() ? 16 : 19) + c, c, 3));
   up_l3_ = register_module("up_l3", nn::Sequential(up2()));
   combine_l2_l3_ = register_module(
       "combine_l2_l3", nn::Sequential(espnet::BR(2 * c), espnet::ESPBlock(2 * c, c, ESPBlockImpl::Kind::kPlain)));
@@ -135,14 +136,15 @@ SegOutput ESPNetImpl::forward_features(const torch::Tensor& x) {
   if (x.dim() != 4 || x.size(2) % 8 != 0 || x.size(3) % 8 != 0) {
     throw Error("espnet: input must be N x 3 x H x W with H and W multiples of 8, got " + c10::str(x.sizes()));
   }
-  const espnet::EncoderOutputs enc = encoder_->forward(x);
+  const espnet::EncoderOutputs enc = encoder_->forward(options_.bgr_input() ? x.flip(1) : x);
   // Reinforcement-upsampling (RUM) decoder: class maps from stride 8, fused with
   // stride-4 and stride-2 encoder outputs on the way up.
   const torch::Tensor level3_classes = up_l3_->forward(br_(encoder_->classifier(enc.level3)));
   const torch::Tensor level2_3 =
       up_l2_->forward(combine_l2_l3_->forward(torch::cat({level3_C_(enc.level2), level3_classes}, 1)));
-  const torch::Tensor fused = conv_(torch::cat({level2_3, enc.level1}, 1));
-  return {classifier_(fused), enc.level3};
+  const torch::Tensor fused = conv_(torch::cat({level2_3, options_.level1_conv_skip() ? enc.level1_conv : enc.level1}, 1));
+  const torch::Tensor logits = classifier_(fused);
+  return {options_.background_output() ? logits.narrow(1, 0, options_.num_classes()) : logits, enc.level3};
 }
 
 std::vector<torch::Tensor> ESPNetImpl::head_parameters() {

@@ -16,6 +16,19 @@ struct ESPNetOptions {
   // (train/main.py defaults, pretrained/*/espnet_p_2_q_8.pth, ~0.36M parameters).
   TORCH_ARG(int64_t, p) = 2;
   TORCH_ARG(int64_t, q) = 8;
+  // The published Cityscapes checkpoint (espnet_p_2_q_3.pth) has one output more than
+  // the 19 trainIds: "background", trained on the void pixels, which no protocol scores
+  // (its own test script relabels it 255). With this set the network is built with that
+  // extra output, so the checkpoint loads unchanged, and drops it at the end: the rest of
+  // segtransfer sees num_classes outputs. Dropping it inside the decoder instead would
+  // change the function, as the decoder's class-wide layers mix every channel.
+  TORCH_ARG(bool, background_output) = false;
+  // The reference feeds BGR images (cv2.imread): the network flips RGB input to BGR first.
+  TORCH_ARG(bool, bgr_input) = false;
+  // The decoder's last CBR takes the level-1 conv output (16 channels), as in the
+  // published decoder checkpoints' test/Model.py, instead of its concatenation with the
+  // downsampled image (19 channels, train/Model.py).
+  TORCH_ARG(bool, level1_conv_skip) = false;
 };
 
 namespace espnet {
@@ -77,7 +90,8 @@ class ESPBlockImpl : public torch::nn::Module {
 TORCH_MODULE(ESPBlock);
 
 struct EncoderOutputs {
-  torch::Tensor level1;  // stride 2, 16 + 3 channels (output0_cat)
+  torch::Tensor level1_conv;  // stride 2, 16 channels (output0)
+  torch::Tensor level1;       // stride 2, 16 + 3 channels (output0_cat)
   torch::Tensor level2;  // stride 4, 128 + 3 channels (output1_cat)
   torch::Tensor level3;  // stride 8, 256 channels (output2_cat)
 };

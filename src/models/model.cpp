@@ -46,6 +46,10 @@ const std::vector<ModelInfo>& available_models() {
        [](int64_t c) { return LRASPP(LRASPPOptions(c).variant(MobileNetV3Variant::kLarge)).ptr(); }},
       {"espnet", "ESPNet (Mehta et al. 2018, p=2, q=8) with its RUM decoder, full-resolution output", true,
        [](int64_t c) { return ESPNet(ESPNetOptions(c)).ptr(); }},
+      {"espnet_city",
+       "ESPNet (p=2, q=3) as published for Cityscapes (espnet_p_2_q_3_city.pth): BGR input, its background output "
+       "dropped; data.mean/std as in configs/camvid/espnet_city.yaml",
+       true, [](int64_t c) { return ESPNet(ESPNetOptions(c).q(3).background_output(true).bgr_input(true).level1_conv_skip(true)).ptr(); }},
       {"deeplabv3_resnet50",
        "DeepLabV3 on a dilated ResNet-50 (torchvision deeplabv3_resnet50, no aux head), output stride 8", false,
        [](int64_t c) { return DeepLabV3(DeepLabV3Options(c)).ptr(); }},

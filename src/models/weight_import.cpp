@@ -99,9 +99,15 @@ ImportReport import_state_dict(torch::nn::Module& module,
       copies.emplace_back(it->second, source);
     }
   }
+  // BatchNorm's step counter arrived with PyTorch 0.4.1; older checkpoints lack it and
+  // PyTorch itself loads them (it only matters with momentum=None, unused here).
+  auto is_step_counter = [](const std::string& name) {
+    const std::string suffix = "num_batches_tracked";
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   for (const auto& [name, tensor] : targets) {
     if (!in_archive.count(name)) {
-      report.missing.push_back(name);
+      if (!is_step_counter(name)) report.missing.push_back(name);
     } else if (!mis_shaped.count(name)) {
       report.loaded.push_back(name);
     }

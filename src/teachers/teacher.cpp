@@ -80,17 +80,6 @@ class MappedTeacher : public Teacher {
   std::string mapping_name_;
 };
 
-// The black box's own label space, where it is known: class names in a mapping
-// file need it; otherwise the file names classes by index.
-LabelSpace black_box_space(int num_classes) {
-  if (num_classes == LabelSpace::cityscapes19().num_classes()) return LabelSpace::cityscapes19();
-  LabelSpace space;
-  space.name = fmt::format("the black box's {} classes (unnamed: refer to them by index)", num_classes);
-  for (int c = 0; c < num_classes; ++c) space.classes.push_back(std::to_string(c));
-  space.colours.assign(num_classes, cv::Vec3b(0, 0, 0));
-  return space;
-}
-
 }  // namespace
 
 TeacherAnswer decode_answer(torch::Tensor raw, const AnswerFormat& format, cv::Size image_size,
@@ -172,19 +161,7 @@ std::unique_ptr<Teacher> make_teacher(const TeacherSpec& spec, const LabelSpace&
                       format.num_classes, target.name, target.num_classes()));
     return teacher;
   }
-  ClassMapping mapping;
-  if (spec.mapping == "cityscapes_to_camvid") {
-    mapping = ClassMapping::cityscapes_to_camvid();
-  } else {
-    mapping = ClassMapping::from_yaml_file(spec.mapping, black_box_space(format.num_classes), target);
-  }
-  if (static_cast<int>(mapping.target_of.size()) != format.num_classes ||
-      mapping.num_target_classes != target.num_classes())
-    throw Error(
-        fmt::format("teacher.mapping: '{}' maps {} classes onto {}, but the black box answers {} and target "
-                    "space '{}' has {}",
-                    spec.mapping, mapping.target_of.size(), mapping.num_target_classes, format.num_classes, target.name,
-                    target.num_classes()));
+  ClassMapping mapping = named_class_mapping(spec.mapping, format.num_classes, target, "teacher.mapping");
   return std::make_unique<MappedTeacher>(std::move(teacher), std::move(mapping), spec.mapping);
 }
 

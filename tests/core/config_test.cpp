@@ -125,7 +125,7 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   SAME(train.iterations); SAME(train.batch_size); SAME(train.time_budget_min); SAME(train.time_budget_clock);
   SAME(train.checkpoint_every); SAME(train.eval_every); SAME(train.log_every); SAME(train.seed);
   SAME(train.threads); SAME(train.workers); SAME(train.prefetch); SAME(train.channels_last);
-  SAME(eval.protocol); SAME(eval.mode); SAME(eval.crop); SAME(eval.stride); SAME(eval.resize); SAME(eval.max_images);
+  SAME(eval.protocol); SAME(eval.mode); SAME(eval.crop); SAME(eval.stride); SAME(eval.resize); SAME(eval.max_images); SAME(eval.mapping);
   SAME(teacher.type); SAME(teacher.output); SAME(teacher.num_classes); SAME(teacher.mapping);
   SAME(teacher.input_size); SAME(teacher.concurrency); SAME(teacher.timeout_s); SAME(teacher.retries);
   SAME(teacher.backoff_ms); SAME(teacher.budget);

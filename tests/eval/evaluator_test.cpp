@@ -218,3 +218,23 @@ TEST(Evaluate, RejectsAModelOfTheWrongClassCount) {
   PixelModel model(5);
   EXPECT_THROW(evaluate(*model, *dataset, EvalSpec{}, raw_pixels(), torch::kCPU), Error);
 }
+
+// eval.mapping: a Cityscapes model scored in CamVid's classes sums the probabilities of
+// the Cityscapes classes of each CamVid class before the argmax. Hand-made pixel: road
+// 0.45 is the most likely Cityscapes class, but car 0.30 + truck 0.25 make CamVid's Car 0.55.
+TEST(Evaluator, MappingSumsProbabilitiesIntoTheTargetClasses) {
+  SegmentationModel model = make_model("lraspp_mobilenet_v3_small", 19);
+  EvalSpec spec;
+  spec.mapping = "cityscapes_to_camvid";
+  const ClassMapFn class_map = class_map_of(*model, LabelSpace::camvid11(), spec);
+  auto probs = torch::full({1, 19, 1, 2}, 0.0);
+  probs[0][0][0][0] = 0.45;   // road
+  probs[0][13][0][0] = 0.30;  // car
+  probs[0][14][0][0] = 0.25;  // truck
+  probs[0][10][0][1] = 1.0;   // sky
+  const auto classes = class_map(probs.clamp_min(1e-9).log());
+  EXPECT_EQ(classes[0][0][0].item<int64_t>(), 8);  // CamVid Car
+  EXPECT_EQ(classes[0][0][1].item<int64_t>(), 0);  // CamVid Sky
+  // Without a mapping the same model cannot be scored in CamVid's 11 classes.
+  EXPECT_THROW(class_map_of(*model, LabelSpace::camvid11(), EvalSpec{}), Error);
+}

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "test_util.h"
 
 #include "core/error.h"
+#include "models/weight_import.h"
 
 using namespace segtransfer;
 using namespace segtransfer::testing;
@@ -79,4 +82,43 @@ TEST(ESPNet, RejectsSizesTheDecoderCannotAlign) {
   }
   EXPECT_THROW(ESPNet(ESPNetOptions(5).p(0)), Error);
   EXPECT_THROW(ESPNet(ESPNetOptions(4)), Error);
+}
+
+// espnet_city: the published Cityscapes network (q = 3) with its background output
+// dropped at the end and BGR input. Same weights as a plain 20-class ESPNet fed the
+// flipped image: its first 19 logits, exactly.
+TEST(ESPNet, CityVariantDropsTheBackgroundOutputAndFlipsToBgr) {
+  torch::manual_seed(0);
+  ESPNet plain(ESPNetOptions(20).q(3).level1_conv_skip(true));
+  ESPNet city(ESPNetOptions(19).q(3).background_output(true).bgr_input(true).level1_conv_skip(true));
+  EXPECT_EQ(city->num_classes(), 19);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = plain->named_parameters(), to = city->named_parameters();
+    ASSERT_EQ(from.size(), to.size());
+    for (const auto& p : from) to[p.key()].copy_(p.value());
+    const auto from_buffers = plain->named_buffers(), to_buffers = city->named_buffers();
+    for (const auto& b : from_buffers) to_buffers[b.key()].copy_(b.value());
+  }
+  plain->eval();
+  city->eval();
+  torch::NoGradGuard no_grad;
+  const auto rgb = torch::randn({1, 3, 32, 48});
+  const auto expected = plain->forward(rgb.flip(1)).narrow(1, 0, 19);
+  const auto got = city->forward(rgb);
+  ASSERT_EQ(got.sizes(), expected.sizes());
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
+}
+
+// The published checkpoint (../shared/weights, not in the repository) loads with no
+// missing, unexpected or mismatched tensor.
+TEST(ESPNet, PublishedCityscapesCheckpointLoadsCompletely) {
+  const std::string path = std::string(SEGTRANSFER_SOURCE_DIR) + "/../shared/weights/espnet/espnet_p_2_q_3_city.pth";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is not on this machine";
+  SegmentationModel model = make_model("espnet_city", 19);
+  const ImportReport report = import_state_dict(*model, path, /*strict=*/true);
+  EXPECT_TRUE(report.missing.empty()) << report.summary();
+  EXPECT_TRUE(report.unexpected.empty()) << report.summary();
+  EXPECT_TRUE(report.mismatched.empty()) << report.summary();
+  EXPECT_EQ(model->num_classes(), 19);
 }
