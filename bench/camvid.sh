@@ -71,6 +71,13 @@ prepare() {
         --set data.target.labels=true -o "$RESULTS/audit_$box.md" > "$OUT/audit_$box.log" 2>&1
     fi
   done
+  # The white-box source model of the source-free rows, as it is (configs/camvid/espnet_city.yaml).
+  if [ ! -f "$RESULTS/source_espnet_city/metrics.json" ]; then
+    echo "camvid: scoring the ESPNet Cityscapes source model on val (eval.mapping)"
+    mkdir -p "$RESULTS/source_espnet_city"
+    $ST eval -c configs/camvid/espnet_city.yaml --json "$RESULTS/source_espnet_city/metrics.json" \
+      > "$RESULTS/source_espnet_city/eval.txt" 2>&1
+  fi
 }
 
 # Recipe variants tried against the default (issue 16, item 2): name|--set overrides.
@@ -79,6 +86,9 @@ prepare() {
 VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
   "nobalance|corte.class_balance=0"
+  "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
+  "noreliability|stvm.weighting=threshold"
+  "nometricmix|stvm.metric_mix=false"
 )
 variant_sets() { local v; for v in "${VARIANTS[@]}"; do [ "${v%%|*}" = "$1" ] && echo "${v#*|}"; done; return 0; }
 
@@ -96,6 +106,15 @@ queue() {
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   for b in $BOXES; do echo "${b}_plain_distill_60min_s0|$b|plain_distill|60|0|"; done
+  # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
+  # (configs/camvid/espnet_city.yaml), no black box: STvM against the thresholded mean teacher.
+  for s in 0 1 2; do
+    echo "city_stvm_20min_s$s|city|stvm|20|$s|"
+    echo "city_meanteacher_20min_s$s|city|stvm|20|$s|meanteacher"
+  done
+  for v in noreliability nometricmix; do echo "city_stvm_${v}_20min_s0|city|stvm|20|0|$v"; done
+  echo "city_stvm_60min_s0|city|stvm|60|0|"
+  echo "city_meanteacher_60min_s0|city|stvm|60|0|meanteacher"
 }
 
 grid() {
@@ -105,8 +124,10 @@ grid() {
     echo "camvid: $name ($(date -u +%H:%M))"
     extra=()
     for kv in $(variant_sets "$variant"); do extra+=(--set "$kv"); done
-    $ST train -c configs/camvid/student.yaml --resume --set method="$method" --set output="$OUT/$name" \
-      --set store.path="$OUT/store_$box" --set train.seed="$seed" --set train.time_budget_min="$budget" \
+    if [ "$box" = city ]; then cfg=(-c configs/camvid/espnet_city.yaml)
+    else cfg=(-c configs/camvid/student.yaml --set store.path="$OUT/store_$box"); fi
+    $ST train "${cfg[@]}" --resume --set method="$method" --set output="$OUT/$name" \
+      --set train.seed="$seed" --set train.time_budget_min="$budget" \
       --set train.time_budget_clock=cpu --set train.threads="$THREADS" "${extra[@]}" < /dev/null > "$OUT/$name.log" 2>&1 ||
       { echo "FAILED $name (see $OUT/$name.log)"; exit 1; }
     keep_results "$OUT/$name"
@@ -153,6 +174,19 @@ tables() {
       [ ${#points[@]} -gt 0 ] && lines+=("$method=$(IFS=,; echo "${points[*]}")")
     done
     [ ${#lines[@]} -gt 0 ] && $ST curve "${lines[@]}" --title "CamVid val mIoU, black box $box" -o "$OUT/curve_$box.png"
+  done
+  # Source-free: the source model as it is, then each adaptation, per budget.
+  for budget in 20 60; do
+    rows=("source model=$RESULTS/source_espnet_city/metrics.json")
+    for v in stvm meanteacher stvm_noreliability stvm_nometricmix; do
+      runs=""
+      for s in 0 1 2; do finished "city_${v}_${budget}min_s$s" && runs+="$(where "city_${v}_${budget}min_s$s"),"; done
+      [ -n "$runs" ] && rows+=("$v=${runs%,}")
+    done
+    [ ${#rows[@]} -gt 1 ] || continue
+    echo "### source-free (ESPNet Cityscapes model), $budget minutes"
+    $ST compare "${rows[@]}" -o "$OUT/table_sourcefree_${budget}min.md"
+    echo
   done
   return 0
 }
