@@ -94,6 +94,14 @@ teacher:                   # how the source model is reached (segtransfer query)
   retries: 5               # http: retries per image on errors, 5xx and 429 (exponential backoff)
   backoff_ms: 200          # http: first retry delay, doubled each retry
   budget: 0                # http: most requests this run may send (retries included); 0 = no limit
+  headers: []              # http: extra request headers, "Name: value"; ${VAR} (also in url) is read from the
+                           # environment, so an API key never sits in a config, a log or the store:
+                           # ["Authorization: Bearer ${VENDOR_TOKEN}"]
+  request: png             # http: the body: png (the image's PNG bytes) | json (request_template)
+  request_template: ""     # http, json: the body, ${IMAGE_BASE64} and ${STEM} filled in: '{"image": "${IMAGE_BASE64}"}'
+  answer: binary           # http: binary (.npy or PNG bytes) | json (answer_field)
+  answer_field: ""         # http, json: JSON pointer to the answer (/mask): a base64 string of .npy or PNG bytes,
+                           # or a nested array ([C][H][W] scores or [H][W] class ids)
 store:
   path: ""                 # prediction store folder: written by `segtransfer query`, read by the distillation methods
   top_k: 2                 # classes kept per pixel (CoRTe needs 2; 1 for label-only black boxes)
@@ -332,6 +340,22 @@ RunConfig config_from_tree(const YAML::Node& t) {
   tc.retries = config_value<int>(t, "teacher.retries");
   tc.backoff_ms = config_value<int>(t, "teacher.backoff_ms");
   tc.budget = config_value<int64_t>(t, "teacher.budget");
+  tc.headers = config_value<std::vector<std::string>>(t, "teacher.headers");
+  tc.request = config_value<std::string>(t, "teacher.request");
+  tc.request_template = config_value<std::string>(t, "teacher.request_template");
+  tc.answer = config_value<std::string>(t, "teacher.answer");
+  tc.answer_field = config_value<std::string>(t, "teacher.answer_field");
+  if (tc.request != "png" && tc.request != "json")
+    throw Error("config key 'teacher.request' is '" + tc.request + "': expected png | json");
+  if (tc.answer != "binary" && tc.answer != "json")
+    throw Error("config key 'teacher.answer' is '" + tc.answer + "': expected binary | json");
+  if (tc.request == "json" && tc.request_template.find("${IMAGE_BASE64}") == std::string::npos)
+    throw Error("config key 'teacher.request_template' must contain ${IMAGE_BASE64} when teacher.request is json");
+  if (tc.answer == "json" && tc.answer_field.rfind('/', 0) != 0)
+    throw Error("config key 'teacher.answer_field' must be a JSON pointer such as /mask when teacher.answer is json");
+  for (const auto& h : tc.headers)
+    if (h.find(':') == std::string::npos || h.find(':') == 0)
+      throw Error("config key 'teacher.headers': '" + h.substr(0, h.find('$')) + "...' is not 'Name: value'");
   c.store.path = config_value<std::string>(t, "store.path");
   c.store.top_k = config_value<int>(t, "store.top_k");
   auto& o = c.optim;

@@ -95,6 +95,13 @@ struct TeacherSpec {
   std::array<int, 2> input_size{0, 0};
   int concurrency = 4, timeout_s = 30, retries = 5, backoff_ms = 200;
   int64_t budget = 0;                // 0 = unlimited
+  // http: a vendor API's request and answer (docs/black_box.md). ${VAR} in url and
+  // headers is read from the environment, so a key never sits in a config, log or store.
+  std::vector<std::string> headers;  // "Name: value"
+  std::string request = "png";       // png (the image's bytes) | json (request_template)
+  std::string request_template;      // json body; ${IMAGE_BASE64} and ${STEM} filled in
+  std::string answer = "binary";     // binary (.npy or PNG bytes) | json (answer_field)
+  std::string answer_field;          // JSON pointer to a base64 string or a nested array
 };
 
 struct StoreSpec {

@@ -6,6 +6,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/atomic_file.h"
+#include "teachers/base64.h"
+#include "teachers/fake_black_box.h"
 #include "test_util.h"
 
 using segtransfer::testing::CliResult;
@@ -200,4 +202,55 @@ TEST(Cli, DemoRefusesASetItWouldOverride) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--source-iterations"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "data")) << "refused before generating anything";
+}
+
+// A vendor API's key, read from the environment through teacher.headers, reaches the
+// server but never the query's log, the store, or the config segtransfer prints.
+TEST(Cli, ApiKeyNeverLeavesTheEnvironment) {
+  const std::string secret = "sk-live-5f0e2b9d";
+  setenv("SEGTRANSFER_TEST_API_KEY", secret.c_str(), 1);
+  segtransfer::testing::FakeBlackBox box(
+      [&](const httplib::Request& req, httplib::Response& res, int64_t) {
+        if (req.get_header_value("X-Api-Key") != secret) {
+          res.status = 401;
+          return;
+        }
+        cv::Mat labels(8, 8, CV_8UC1, cv::Scalar(3));
+        std::vector<uchar> png;
+        cv::imencode(".png", labels, png);
+        res.set_content(nlohmann::json{{"mask", segtransfer::base64_encode(std::string(png.begin(), png.end()))}}.dump(),
+                        "application/json");
+      },
+      /*json=*/true);
+  TempDir dir;
+  const fs::path camvid = dir / "camvid";
+  fs::create_directories(camvid / "val");
+  for (const char* stem : {"a", "b"})
+    cv::imwrite((camvid / "val" / (std::string(stem) + ".png")).string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
+  segtransfer::write_text_atomically(dir / "c.yaml", fmt::format(R"(model: {{name: lraspp_mobilenet_v3_small, num_classes: 11}}
+data:
+  target: {{type: camvid, root: {0}, split: val, labels: false}}
+teacher:
+  type: http
+  url: {1}
+  output: labels
+  headers: ["X-Api-Key: ${{SEGTRANSFER_TEST_API_KEY}}"]
+  request: json
+  request_template: '{{"image": "${{IMAGE_BASE64}}"}}'
+  answer: json
+  answer_field: /mask
+store: {{path: {2}, top_k: 1}}
+)", camvid.string(), box.url(), (dir / "store").string()));
+  const std::string config = " -c " + (dir / "c.yaml").string();
+  CliResult query = run_cli("-v query" + config);
+  ASSERT_EQ(query.code, 0) << query.output;
+  EXPECT_EQ(box.seen(), 2);
+  EXPECT_EQ(query.output.find(secret), std::string::npos) << query.output;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "store"))
+    if (e.is_regular_file())
+      EXPECT_EQ(segtransfer::read_text_file(e.path()).find(secret), std::string::npos) << e.path();
+  CliResult printed = run_cli("config" + config);
+  ASSERT_EQ(printed.code, 0) << printed.output;
+  EXPECT_EQ(printed.output.find(secret), std::string::npos) << printed.output;
+  EXPECT_NE(printed.output.find("${SEGTRANSFER_TEST_API_KEY}"), std::string::npos) << printed.output;
 }

@@ -128,7 +128,8 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   SAME(eval.protocol); SAME(eval.mode); SAME(eval.crop); SAME(eval.stride); SAME(eval.resize); SAME(eval.max_images); SAME(eval.mapping);
   SAME(teacher.type); SAME(teacher.output); SAME(teacher.num_classes); SAME(teacher.mapping);
   SAME(teacher.input_size); SAME(teacher.concurrency); SAME(teacher.timeout_s); SAME(teacher.retries);
-  SAME(teacher.backoff_ms); SAME(teacher.budget);
+  SAME(teacher.backoff_ms); SAME(teacher.budget); SAME(teacher.headers); SAME(teacher.request);
+  SAME(teacher.request_template); SAME(teacher.answer); SAME(teacher.answer_field);
   SAME(store.path); SAME(store.top_k);
 #undef SAME
 }

@@ -17,10 +17,12 @@ class FakeBlackBox {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&, int64_t index)>;
 
-  explicit FakeBlackBox(Handler handler) : handler_(std::move(handler)) {
-    server_.Post("/predict", [this](const httplib::Request& req, httplib::Response& res) {
+  // json: the requests carry a JSON body (teacher.request: json) instead of a PNG.
+  explicit FakeBlackBox(Handler handler, bool json = false) : handler_(std::move(handler)) {
+    server_.Post("/predict", [this, json](const httplib::Request& req, httplib::Response& res) {
       const int64_t index = seen_++;
-      if (req.get_header_value("Content-Type") != "image/png" || !req.has_header("X-Image-Stem")) {
+      if (req.get_header_value("Content-Type") != (json ? "application/json" : "image/png") ||
+          !req.has_header("X-Image-Stem")) {
         res.status = 400;
         return;
       }

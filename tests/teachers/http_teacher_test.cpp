@@ -12,6 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "teachers/base64.h"
 #include "teachers/fake_black_box.h"
 #include "teachers/npy.h"
 #include "test_util.h"
@@ -239,6 +242,74 @@ TEST(HttpTeacherTest, RejectsMalformedUrlsAndSettings) {
   EXPECT_TRUE(contains(make(spec).describe(), "http://localhost:8080/v1/segment?model=x"));
   spec.concurrency = 0;
   EXPECT_TRUE(contains(error_of([&] { make(spec); }), "teacher.concurrency"));
+}
+
+// A vendor API: the image base64-encoded in a JSON template, an API key from the
+// environment in a header, the answer inside a JSON document (base64 .npy bytes).
+TEST(HttpTeacherTest, JsonRequestAndAnswerWithAKeyFromTheEnvironment) {
+  setenv("SEGTRANSFER_TEST_VENDOR_KEY", "sk-test-91ac", 1);
+  FakeBlackBox box(
+      [](const httplib::Request& req, httplib::Response& res, int64_t) {
+        EXPECT_EQ(req.get_header_value("Authorization"), "Bearer sk-test-91ac");
+        const auto body = nlohmann::json::parse(req.body);
+        EXPECT_EQ(body["id"], "frame \"7\"");
+        const std::string png = base64_decode(body["inputs"]["image"].get<std::string>(), "request");
+        res.set_content(nlohmann::json{{"result", {{"scores", base64_encode(answer_for(png))}}}}.dump(),
+                        "application/json");
+      },
+      /*json=*/true);
+  TeacherSpec spec = spec_for(box.url());
+  spec.headers = {"Authorization: Bearer ${SEGTRANSFER_TEST_VENDOR_KEY}"};
+  spec.request = "json";
+  spec.request_template = R"({"inputs": {"image": "${IMAGE_BASE64}"}, "id": "${STEM}"})";
+  spec.answer = "json";
+  spec.answer_field = "/result/scores";
+  HttpTeacher teacher = make(spec);
+  const TeacherAnswer a = teacher.ask(flat_image(51), "frame \"7\"");
+  ASSERT_TRUE(a.has_probabilities());
+  EXPECT_TRUE(torch::allclose(a.probabilities[0], torch::full({kImage.height, kImage.width}, 0.2f)));
+  EXPECT_FALSE(contains(teacher.describe(), "sk-test-91ac")) << teacher.describe();
+
+  spec.headers = {"Authorization: Bearer ${SEGTRANSFER_TEST_UNSET_KEY}"};
+  unsetenv("SEGTRANSFER_TEST_UNSET_KEY");
+  const std::string error = error_of([&] { make(spec); });
+  EXPECT_TRUE(contains(error, "SEGTRANSFER_TEST_UNSET_KEY is not set")) << error;
+}
+
+// A JSON answer as a nested array of class ids (a label-only vendor), and a missing field.
+TEST(HttpTeacherTest, JsonAnswerAsAnArrayOfClassIds) {
+  FakeBlackBox box([](const httplib::Request&, httplib::Response& res, int64_t index) {
+    nlohmann::json ids = nlohmann::json::array();
+    for (int y = 0; y < kImage.height; ++y) ids.push_back(std::vector<int>(kImage.width, y < 2 ? 2 : 1));
+    res.set_content(index == 0 ? nlohmann::json{{"mask", ids}}.dump() : std::string(R"({"other": 1})"),
+                    "application/json");
+  });
+  TeacherSpec spec = spec_for(box.url());
+  spec.answer = "json";
+  spec.answer_field = "/mask";
+  HttpTeacher teacher(spec, AnswerFormat{"labels", kClasses});
+  const TeacherAnswer a = teacher.ask(flat_image(10), "x");
+  ASSERT_FALSE(a.labels.empty());
+  EXPECT_EQ(a.labels.at<uint8_t>(0, 0), 2);
+  EXPECT_EQ(a.labels.at<uint8_t>(5, 7), 1);
+  EXPECT_TRUE(contains(error_of([&] { teacher.ask(flat_image(10), "y"); }), "/mask"));
+}
+
+// 429 with Retry-After: 1 waits a second before the next attempt, not the 5 ms backoff.
+TEST(HttpTeacherTest, RetryAfterIsHonoured) {
+  FakeBlackBox box([](const httplib::Request& req, httplib::Response& res, int64_t index) {
+    if (index == 0) {
+      res.status = 429;
+      res.set_header("Retry-After", "1");
+      return;
+    }
+    answer(req, res);
+  });
+  HttpTeacher teacher = make(spec_for(box.url()));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(teacher.ask(flat_image(51), "a").has_probabilities());
+  EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 0.95);
+  EXPECT_EQ(teacher.requests(), 2);
 }
 
 }  // namespace
