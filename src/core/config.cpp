@@ -102,6 +102,11 @@ teacher:                   # how the source model is reached (segtransfer query)
   answer: binary           # http: binary (.npy or PNG bytes) | json (answer_field)
   answer_field: ""         # http, json: JSON pointer to the answer (/mask): a base64 string of .npy or PNG bytes,
                            # or a nested array ([C][H][W] scores or [H][W] class ids)
+  augment:                 # test-time augmented questions (torchscript, http): each image asked once per view, the
+                           # answers merged in the image's frame (probabilities averaged; labels by vote); every view
+                           # is a request and counts against budget
+    scales: [1.0]          # image scales asked; a box with a fixed input_size sees every view at that size
+    hflip: false           # also ask each scale's mirror image
 store:
   path: ""                 # prediction store folder: written by `segtransfer query`, read by the distillation methods
   top_k: 2                 # classes kept per pixel (CoRTe needs 2; 1 for label-only black boxes)
@@ -345,6 +350,8 @@ RunConfig config_from_tree(const YAML::Node& t) {
   tc.request_template = config_value<std::string>(t, "teacher.request_template");
   tc.answer = config_value<std::string>(t, "teacher.answer");
   tc.answer_field = config_value<std::string>(t, "teacher.answer_field");
+  tc.augment_scales = config_value<std::vector<double>>(t, "teacher.augment.scales");
+  tc.augment_hflip = config_value<bool>(t, "teacher.augment.hflip");
   if (tc.request != "png" && tc.request != "json")
     throw Error("config key 'teacher.request' is '" + tc.request + "': expected png | json");
   if (tc.answer != "binary" && tc.answer != "json")

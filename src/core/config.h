@@ -102,6 +102,10 @@ struct TeacherSpec {
   std::string request_template;      // json body; ${IMAGE_BASE64} and ${STEM} filled in
   std::string answer = "binary";     // binary (.npy or PNG bytes) | json (answer_field)
   std::string answer_field;          // JSON pointer to a base64 string or a nested array
+  // Test-time augmented questions: every image asked at each scale (and mirrored), merged.
+  std::vector<double> augment_scales{1.0};
+  bool augment_hflip = false;
+  bool augmented() const { return augment_hflip || augment_scales != std::vector<double>{1.0}; }
 };
 
 struct StoreSpec {

@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data/class_mapping.h"
+#include "teachers/augmented_teacher.h"
 #include "data/label_space.h"
 #include "teachers/http_teacher.h"
 #include "teachers/npy.h"
@@ -151,6 +152,12 @@ std::unique_ptr<Teacher> make_teacher(const TeacherSpec& spec, const LabelSpace&
     teacher = std::make_unique<HttpTeacher>(spec, format);
   } else {
     throw Error(fmt::format("teacher.type: '{}' is not one of folder, torchscript, http", spec.type));
+  }
+  if (spec.augmented()) {
+    if (spec.type == "folder")
+      throw Error("teacher.augment: a prediction folder holds one answer per image; augmented questions need a "
+                  "model to ask (teacher.type torchscript or http)");
+    teacher = std::make_unique<AugmentedTeacher>(std::move(teacher), spec.augment_scales, spec.augment_hflip);
   }
 
   if (spec.mapping.empty()) {

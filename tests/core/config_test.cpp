@@ -130,6 +130,7 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   SAME(teacher.input_size); SAME(teacher.concurrency); SAME(teacher.timeout_s); SAME(teacher.retries);
   SAME(teacher.backoff_ms); SAME(teacher.budget); SAME(teacher.headers); SAME(teacher.request);
   SAME(teacher.request_template); SAME(teacher.answer); SAME(teacher.answer_field);
+  SAME(teacher.augment_scales); SAME(teacher.augment_hflip);
   SAME(store.path); SAME(store.top_k);
 #undef SAME
 }

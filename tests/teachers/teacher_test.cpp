@@ -248,6 +248,9 @@ TEST_F(FolderTest, MakeTeacherExplainsItsKeys) {
   spec = folder_spec(dir.str(), 0, "");
   spec.output = "softmax";
   EXPECT_TRUE(contains(error_of([&] { make_teacher(spec, space_of(3), {}, torch::kCPU); }), "teacher.output"));
+  spec = folder_spec(dir.str(), 0, "");
+  spec.augment_hflip = true;  // a folder has one answer per image: nothing to ask per view
+  EXPECT_TRUE(contains(error_of([&] { make_teacher(spec, space_of(3), {}, torch::kCPU); }), "teacher.augment"));
 }
 
 TEST(TorchScriptTeacher, AnswersTheSoftmaxOfTheExportedModel) {
