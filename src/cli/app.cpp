@@ -60,6 +60,7 @@ int run_cli(int argc, char** argv) {
       "Run 'segtransfer <command> --help' for a command's options; docs/tutorial.md for a first hour.");
   cli::add_demo_command(app);
   cli::add_synth_command(app);
+  cli::add_select_command(app);
   cli::add_query_command(app);
   cli::add_train_command(app);
   cli::add_eval_command(app);

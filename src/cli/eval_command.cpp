@@ -14,6 +14,17 @@ namespace segtransfer::cli {
 
 namespace {
 
+// --teacher --store DIR: the answers a query already stored, scored without a request.
+void evaluate_store_command(const RunConfig& cfg, const std::string& store_dir, const std::string& json) {
+  auto dataset = open_dataset(cfg.data.val);
+  if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
+  const PredictionStore store = PredictionStore::open(store_dir);
+  EvalResult r = evaluate_store(store, *dataset, cfg.eval);
+  std::cout << format_table(r, "the stored answers in " + store_dir + " (" + store.info().teacher + ") on " +
+                                   dataset->description());
+  if (!json.empty()) write_text_atomically(json, to_json(r));
+}
+
 void evaluate_teacher_command(const RunConfig& cfg, torch::Device device, const std::string& json) {
   if (cfg.teacher.type.empty())
     throw Error("--teacher: no source model to score: set teacher.type (folder | torchscript | http)");
@@ -34,7 +45,7 @@ void evaluate_teacher_command(const RunConfig& cfg, torch::Device device, const 
 void add_eval_command(CLI::App& app) {
   struct Args {
     ConfigOptions config;
-    std::string weights, protocol, mode, json;
+    std::string weights, protocol, mode, json, store;
     bool teacher = false;
   };
   auto args = std::make_shared<Args>();
@@ -49,6 +60,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--teacher", args->teacher,
                 "score the config's teacher (the black box: TorchScript, HTTP or prediction folder, with "
                 "teacher.mapping) instead of a trained model; every image is one request");
+  cmd->add_option("--store", args->store,
+                  "with --teacher: score the answers already in this prediction store (segtransfer query on the "
+                  "same split) instead of asking again")
+      ->check(CLI::ExistingDirectory);
   cmd->footer(
       "The split is the config's data.val; point it elsewhere with --set, e.g.\n"
       "  segtransfer eval --run runs/src --set data.val.root=data/synth/source --set data.val.type=gta5 --protocol 16\n"
@@ -61,6 +76,8 @@ void add_eval_command(CLI::App& app) {
     if (cfg.data.val.empty()) throw Error("nothing to evaluate on: set data.val (e.g. --set data.val.type=cityscapes --set data.val.root=DIR)");
     configure_threads(cfg.train.threads);
     torch::Device device = resolve_device(cfg.device);
+    if (!args->store.empty() && !args->teacher) throw Error("--store scores a black box's stored answers: add --teacher");
+    if (args->teacher && !args->store.empty()) return evaluate_store_command(cfg, args->store, args->json);
     if (args->teacher) return evaluate_teacher_command(cfg, device, args->json);
     auto model = load_trained_model(cfg, args->config.run_dir, args->weights, device);
     fold_batch_norm(*model);  // inference only from here: one pass fewer per BatchNorm

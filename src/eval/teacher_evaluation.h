@@ -5,6 +5,7 @@
 #include "data/dataset.h"
 #include "eval/evaluator.h"
 #include "eval/metrics.h"
+#include "teachers/prediction_store.h"
 #include "teachers/teacher.h"
 
 namespace segtransfer {
@@ -14,5 +15,10 @@ namespace segtransfer {
 // hard labels of a label-only black box, on spec.protocol. Counts as requests.
 EvalResult evaluate_teacher(Teacher& teacher, const SegDataset& dataset, const EvalSpec& spec,
                             const ProgressFn& progress = {});
+
+// The same score from answers already asked: the top-1 class of each labelled
+// image's entry in `store` (no request). Error naming the first image without an entry.
+EvalResult evaluate_store(const PredictionStore& store, const SegDataset& dataset, const EvalSpec& spec,
+                          const ProgressFn& progress = {});
 
 }  // namespace segtransfer

@@ -42,7 +42,7 @@ TEST(Cli, UnknownOptionFailsWithMessage) {
 
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "curve", "report", "serve",
-                          "models", "config", "audit"}) {
+                          "models", "config", "audit", "select"}) {
     CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
@@ -183,6 +183,13 @@ store: {{path: {2}}}
   EXPECT_NEAR(box["miou"].get<double>(), (0.0 + 0.75) / 2, 1e-9);  // sky 0, road 96/128
 
   ASSERT_EQ(run_cli("query" + config).code, 0);
+  // The stored answers score as the asked ones did, without a request.
+  CliResult stored = run_cli("eval --teacher --store " + (dir / "store").string() + " --json " +
+                             (dir / "stored.json").string() + config);
+  ASSERT_EQ(stored.code, 0) << stored.output;
+  EXPECT_NEAR(nlohmann::json::parse(segtransfer::read_text_file(dir / "stored.json"))["miou"].get<double>(),
+              box["miou"].get<double>(), 1e-9);
+  EXPECT_NE(run_cli("eval --store " + (dir / "store").string() + config).code, 0);  // --store needs --teacher
   CliResult audit = run_cli("audit -o " + (dir / "audit.md").string() + config);
   ASSERT_EQ(audit.code, 0) << audit.output;
   // Label-only answers: every pixel kept, 75% of them right.
