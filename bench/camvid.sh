@@ -71,6 +71,13 @@ prepare() {
         --set data.target.labels=true -o "$RESULTS/audit_$box.md" > "$OUT/audit_$box.log" 2>&1
     fi
   done
+  # Query-budget subsets of the train images (issue 18): which images a student learns from
+  # when only 25% or 50% may be asked; the full store holds them all, a list restricts a run.
+  for m in kcenter random; do for share in 0.25 0.5; do
+    [ -f "$RESULTS/select_${m}_$share.txt" ] ||
+      $ST select -c configs/camvid/query_espnet.yaml --share "$share" --method "$m" -o "$RESULTS/select_${m}_$share.txt" \
+        > "$RESULTS/select_${m}_$share.log" 2>&1
+  done; done
   # The white-box source model of the source-free rows, as it is (configs/camvid/espnet_city.yaml).
   if [ ! -f "$RESULTS/source_espnet_city/metrics.json" ]; then
     echo "camvid: scoring the ESPNet Cityscapes source model on val (eval.mapping)"
@@ -89,6 +96,10 @@ VARIANTS=(
   "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
   "noreliability|stvm.weighting=threshold"
   "nometricmix|stvm.metric_mix=false"
+  "kcenter25|data.target.list=$RESULTS/select_kcenter_0.25.txt"
+  "random25|data.target.list=$RESULTS/select_random_0.25.txt"
+  "kcenter50|data.target.list=$RESULTS/select_kcenter_0.5.txt"
+  "random50|data.target.list=$RESULTS/select_random_0.5.txt"
 )
 variant_sets() { local v; for v in "${VARIANTS[@]}"; do [ "${v%%|*}" = "$1" ] && echo "${v#*|}"; done; return 0; }
 
@@ -106,6 +117,8 @@ queue() {
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   for b in $BOXES; do echo "${b}_plain_distill_60min_s0|$b|plain_distill|60|0|"; done
+  # Query budget (issue 18): CoRTe on a chosen quarter / half of the images, same budget.
+  for v in kcenter25 random25 kcenter50 random50; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
   # (configs/camvid/espnet_city.yaml), no black box: STvM against the thresholded mean teacher.
   for s in 0 1 2; do
@@ -175,6 +188,17 @@ tables() {
     done
     [ ${#lines[@]} -gt 0 ] && $ST curve "${lines[@]}" --title "CamVid val mIoU, black box $box" -o "$OUT/curve_$box.png"
   done
+  # Query budget: CoRTe on all, on a chosen half and quarter of the train images (20 minutes).
+  rows=("black box=$(where box_espnet)/metrics.json")
+  finished espnet_corte_20min_s0 && rows+=("corte all 367=$(where espnet_corte_20min_s0)")
+  for v in kcenter50 random50 kcenter25 random25; do
+    finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
+  done
+  if [ ${#rows[@]} -gt 2 ]; then
+    echo "### espnet, query budget, 20 minutes"
+    $ST compare "${rows[@]}" -o "$OUT/table_espnet_budget.md"
+    echo
+  fi
   # Source-free: the source model as it is, then each adaptation, per budget.
   for budget in 20 60; do
     rows=("source model=$RESULTS/source_espnet_city/metrics.json")
