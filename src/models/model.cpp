@@ -6,6 +6,7 @@
 #include "models/deeplabv2.h"
 #include "models/deeplabv3.h"
 #include "models/espnet.h"
+#include "models/espnetv2.h"
 #include "models/lraspp.h"
 
 namespace segtransfer {
@@ -50,6 +51,14 @@ const std::vector<ModelInfo>& available_models() {
        "ESPNet (p=2, q=3) as published for Cityscapes (espnet_p_2_q_3_city.pth): BGR input, its background output "
        "dropped; data.mean/std as in configs/camvid/espnet_city.yaml",
        true, [](int64_t c) { return ESPNet(ESPNetOptions(c).q(3).background_output(true).bgr_input(true).level1_conv_skip(true)).ptr(); }},
+      {"espnetv2_s1",
+       "ESPNetv2 (Mehta et al. 2019, width s=1.0) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
+       "output; loads espnetv2_s_1.0_pascal_384x384.pth (21 classes)",
+       true, [](int64_t c) { return ESPNetv2(ESPNetv2Options(c).width(1.0)).ptr(); }},
+      {"espnetv2_s2",
+       "ESPNetv2 (Mehta et al. 2019, width s=2.0) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
+       "output; loads espnetv2_s_2.0_pascal_384x384.pth (21 classes)",
+       true, [](int64_t c) { return ESPNetv2(ESPNetv2Options(c).width(2.0)).ptr(); }},
       {"deeplabv3_resnet50",
        "DeepLabV3 on a dilated ResNet-50 (torchvision deeplabv3_resnet50, no aux head), output stride 8", false,
        [](int64_t c) { return DeepLabV3(DeepLabV3Options(c)).ptr(); }},

@@ -58,6 +58,10 @@ TEST_P(OnnxEveryModel, OpenCvDnnMatchesLibTorch) {
   EXPECT_GT(expected.std().item<double>(), 1e-3);
 }
 
+// Not espnetv2_s1: its traced graph has operators the exporter does not translate:
+// aten::adaptive_avg_pool2d to sizes other than 1x1 (EfficientPyrPool's pyramid levels;
+// the export stops there: "ONNX export: adaptive_avg_pool2d is only supported with output
+// size 1"), then aten::reshape and aten::transpose (its channel shuffle).
 INSTANTIATE_TEST_SUITE_P(Models, OnnxEveryModel,
                          ::testing::Values("lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet",
                                            "deeplabv3_resnet50", "deeplabv2_resnet101"));
