@@ -1,5 +1,6 @@
 #include "models/weight_import.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <unordered_map>
@@ -47,6 +48,10 @@ std::string ImportReport::summary() const {
   std::string out = std::to_string(loaded.size()) + " tensors loaded, " + std::to_string(missing.size()) +
                     " missing, " + std::to_string(unexpected.size()) + " unexpected, " +
                     std::to_string(mismatched.size()) + " mis-shaped";
+  if (!layout.empty()) out += "\nlayout: " + layout;
+  if (!fresh_for_classes.empty())
+    out += "\nstart fresh, their class count differs (" + std::to_string(classes_in_archive) + " in the file, " +
+           std::to_string(classes_here) + " here): " + join(fresh_for_classes, ", ");
   if (!missing.empty()) out += "\nmissing (kept as initialised): " + join(missing, ", ");
   if (!unexpected.empty()) out += "\nunexpected (ignored): " + join(unexpected, ", ");
   if (!mismatched.empty()) out += "\nmis-shaped (kept as initialised): " + join(mismatched, "; ");
@@ -77,13 +82,72 @@ std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::st
   return entries;
 }
 
-ImportReport import_state_dict(torch::nn::Module& module,
-                               const std::vector<std::pair<std::string, torch::Tensor>>& entries, bool strict) {
+namespace {
+
+using Entries = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// One way to read an archive's names: entries under `head` dropped, then `from` at the
+// start of a name replaced by `to` (an empty `from`: `to` put in front of every name).
+struct Renaming {
+  const char* from;
+  const char* to;
+  const char* head;
+  const char* description;  // "" for the archive's own names
+};
+
+constexpr Renaming kRenamings[] = {
+    {"", "", "", ""},
+    {"", "", "aux_classifier.", "torchvision segmentation checkpoint, its auxiliary head aux_classifier.* dropped"},
+    {"features.", "backbone.", "classifier.",
+     "torchvision MobileNetV3 ImageNet classifier: features.* read as backbone.*, its classifier.* dropped"},
+    {"", "backbone.", "fc.", "torchvision ResNet ImageNet classifier: read as backbone.*, its fc.* dropped"},
+    {"", "", "fc.", "torchvision ResNet ImageNet classifier, its fc.* dropped"},
+};
+
+Entries renamed(const Entries& entries, const Renaming& r) {
+  Entries out;
+  const std::string from = r.from, to = r.to, head = r.head;
+  for (const auto& [name, tensor] : entries) {
+    if (!head.empty() && name.rfind(head, 0) == 0) continue;
+    if (from.empty()) out.emplace_back(to + name, tensor);
+    else out.emplace_back(name.rfind(from, 0) == 0 ? to + name.substr(from.size()) : name, tensor);
+  }
+  return out;
+}
+
+// The renaming under which most entries land on a tensor of the same name and shape;
+// on a tie the one leaving fewer names unmatched, then the earlier one.
+std::pair<Entries, std::string> best_layout(const Entries& entries,
+                                            const std::unordered_map<std::string, torch::Tensor>& by_name) {
+  Entries best;
+  std::string description;
+  int64_t best_matched = -1, best_unmatched = 0;
+  for (const Renaming& r : kRenamings) {
+    Entries candidate = renamed(entries, r);
+    int64_t matched = 0;
+    for (const auto& [name, tensor] : candidate) {
+      const auto it = by_name.find(name);
+      matched += it != by_name.end() && it->second.sizes() == tensor.sizes();
+    }
+    const int64_t unmatched = static_cast<int64_t>(candidate.size()) - matched;
+    if (matched > best_matched || (matched == best_matched && unmatched < best_unmatched)) {
+      best = std::move(candidate), description = r.description;
+      best_matched = matched, best_unmatched = unmatched;
+    }
+  }
+  return {best, description};
+}
+
+}  // namespace
+
+ImportReport import_state_dict(torch::nn::Module& module, const Entries& archive_entries, bool strict) {
   const auto targets = module_tensors(module);
   std::unordered_map<std::string, torch::Tensor> by_name;
   for (const auto& [name, tensor] : targets) by_name.emplace(name, tensor);
 
   ImportReport report;
+  const auto [entries, layout] = best_layout(archive_entries, by_name);
+  report.layout = layout;
   std::unordered_set<std::string> in_archive, mis_shaped;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (target, source)
   for (const auto& [name, source] : entries) {
@@ -95,6 +159,14 @@ ImportReport import_state_dict(torch::nn::Module& module,
       mis_shaped.insert(name);
       report.mismatched.push_back(name + ": archive " + c10::str(source.sizes()) + " vs model " +
                                   c10::str(it->second.sizes()));
+      const auto a = source.sizes(), m = it->second.sizes();
+      if (a.size() == m.size() && !a.empty() && a.slice(1) == m.slice(1)) {  // only the class count differs
+        const std::string module_name = name.substr(0, name.rfind('.'));
+        if (std::find(report.fresh_for_classes.begin(), report.fresh_for_classes.end(), module_name) ==
+            report.fresh_for_classes.end())
+          report.fresh_for_classes.push_back(module_name);
+        report.classes_in_archive = a[0], report.classes_here = m[0];
+      }
     } else {
       copies.emplace_back(it->second, source);
     }

@@ -15,6 +15,12 @@ struct ImportReport {
   std::vector<std::string> missing;     // in the model, not in the archive
   std::vector<std::string> unexpected;  // in the archive, not in the model
   std::vector<std::string> mismatched;  // same name, other shape: "name: archive [..] vs model [..]"
+  // How the archive's names were read, when not as they are (a torchvision layout).
+  std::string layout;
+  // The modules whose tensors differ only in their first dimension, the class count:
+  // they start fresh ("classifier.low_classifier"), and the two class counts.
+  std::vector<std::string> fresh_for_classes;
+  int64_t classes_in_archive = 0, classes_here = 0;
   std::string summary() const;          // multi-line human report
 };
 
@@ -24,7 +30,12 @@ struct ImportReport {
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path);
 
 // Copies every matching tensor into module's parameters and buffers (no grad).
-// strict: throw Error if anything is missing, unexpected or mis-shaped.
+// The archive may be in a torchvision layout: an ImageNet classifier (MobileNetV3's
+// features.* read as LR-ASPP's backbone.*, a ResNet read under DeepLabV3's backbone.*
+// or at DeepLab-V2's top level; the 1000-class head dropped) or a segmentation
+// checkpoint with an auxiliary head (dropped); the renaming matching most tensors wins
+// and the report says which. strict: throw Error if anything is missing, unexpected or
+// mis-shaped.
 ImportReport import_state_dict(torch::nn::Module& module, const std::string& path, bool strict = false);
 ImportReport import_state_dict(torch::nn::Module& module,
                                const std::vector<std::pair<std::string, torch::Tensor>>& entries,

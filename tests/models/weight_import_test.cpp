@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 #include "models/lraspp.h"
@@ -215,4 +218,114 @@ TEST(ReadStateDict, BadFilesNameThePath) {
   const std::string list_error = error_of([&] { read_state_dict(list); });
   EXPECT_NE(list_error.find(list), std::string::npos) << list_error;
   EXPECT_NE(list_error.find("not a state_dict"), std::string::npos) << list_error;
+}
+
+namespace {
+
+// A torchvision state_dict of zeros with the names and shapes of a fixture listing
+// (tests/models/data/torchvision/<model>.keys.txt: "name dtype shape" lines).
+std::vector<std::pair<std::string, torch::Tensor>> torchvision_layout(const std::string& model) {
+  std::ifstream in(fixture("torchvision/" + model + ".keys.txt"));
+  EXPECT_TRUE(in.good()) << model;
+  std::vector<std::pair<std::string, torch::Tensor>> entries;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string name, dtype, shape;
+    fields >> name >> dtype >> shape;
+    std::vector<int64_t> sizes;
+    if (shape != "scalar") {
+      std::istringstream dims(shape);
+      for (std::string d; std::getline(dims, d, 'x');) sizes.push_back(std::stoll(d));
+    }
+    entries.emplace_back(name, torch::zeros(sizes, dtype == "int64" ? torch::kLong : torch::kFloat32));
+  }
+  return entries;
+}
+
+bool all_loaded_under(const ImportReport& report, const std::string& prefix, const std::vector<std::string>& names) {
+  for (const auto& n : names)
+    if (n.rfind(prefix, 0) == 0 &&
+        std::find(report.loaded.begin(), report.loaded.end(), n) == report.loaded.end() &&
+        n.find("num_batches_tracked") == std::string::npos)
+      return false;
+  return true;
+}
+
+std::vector<std::string> tensor_names(torch::nn::Module& m) {
+  std::vector<std::string> names;
+  for (const auto& p : m.named_parameters()) names.push_back(p.key());
+  for (const auto& b : m.named_buffers()) names.push_back(b.key());
+  return names;
+}
+
+}  // namespace
+
+// model.init with a torchvision ImageNet classifier: its features.* become LR-ASPP's
+// backbone.*, its 1000-class head is dropped, and only our decoder starts fresh.
+TEST(ImportStateDict, TorchvisionMobileNetV3ClassifierFillsTheLrasppBackbone) {
+  for (const auto& [classifier, student] : std::vector<std::pair<std::string, std::string>>{
+           {"mobilenet_v3_large", "lraspp_mobilenet_v3_large"}, {"mobilenet_v3_small", "lraspp_mobilenet_v3_small"}}) {
+    SegmentationModel model = make_model(student, 11);
+    const ImportReport report = import_state_dict(*model, torchvision_layout(classifier));
+    EXPECT_NE(report.layout.find("MobileNetV3 ImageNet classifier"), std::string::npos) << report.summary();
+    EXPECT_TRUE(all_loaded_under(report, "backbone.", tensor_names(*model))) << report.summary();
+    EXPECT_TRUE(report.unexpected.empty()) << report.summary();
+    EXPECT_TRUE(report.mismatched.empty()) << report.summary();
+    for (const auto& m : report.missing) EXPECT_EQ(m.rfind("classifier.", 0), 0u) << m;
+  }
+}
+
+// A ResNet classifier: read under DeepLabV3's backbone.*, at DeepLab-V2's top level.
+TEST(ImportStateDict, TorchvisionResNetClassifierFillsTheDeepLabBackbones) {
+  SegmentationModel v3 = make_model("deeplabv3_resnet50", 19);
+  const ImportReport r50 = import_state_dict(*v3, torchvision_layout("resnet50"));
+  EXPECT_NE(r50.layout.find("read as backbone.*"), std::string::npos) << r50.summary();
+  EXPECT_TRUE(all_loaded_under(r50, "backbone.", tensor_names(*v3))) << r50.summary();
+  EXPECT_TRUE(r50.unexpected.empty()) << r50.summary();
+
+  SegmentationModel v2 = make_model("deeplabv2_resnet101", 19);
+  const ImportReport r101 = import_state_dict(*v2, torchvision_layout("resnet101"));
+  EXPECT_NE(r101.layout.find("fc.* dropped"), std::string::npos) << r101.summary();
+  for (const char* prefix : {"conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4."})
+    EXPECT_TRUE(all_loaded_under(r101, prefix, tensor_names(*v2))) << prefix << "\n" << r101.summary();
+  EXPECT_TRUE(r101.unexpected.empty()) << r101.summary();
+  for (const auto& m : r101.missing) EXPECT_EQ(m.rfind("layer5.", 0), 0u) << m;
+}
+
+// torchvision's own segmentation checkpoints: the 21-class layers start fresh in an
+// 11-class network and the report says which and why; the auxiliary head is dropped.
+TEST(ImportStateDict, TorchvisionSegmentationCheckpointsWithOtherClasses) {
+  SegmentationModel lraspp = make_model("lraspp_mobilenet_v3_large", 11);
+  const ImportReport r = import_state_dict(*lraspp, torchvision_layout("lraspp_mobilenet_v3_large"));
+  EXPECT_TRUE(r.layout.empty()) << r.summary();
+  EXPECT_EQ(r.fresh_for_classes,
+            (std::vector<std::string>{"classifier.low_classifier", "classifier.high_classifier"}));
+  EXPECT_EQ(r.classes_in_archive, 21);
+  EXPECT_EQ(r.classes_here, 11);
+  EXPECT_NE(r.summary().find("start fresh, their class count differs (21 in the file, 11 here)"), std::string::npos)
+      << r.summary();
+  EXPECT_TRUE(r.unexpected.empty() && r.missing.empty()) << r.summary();
+
+  SegmentationModel deeplab = make_model("deeplabv3_resnet50", 21);
+  auto entries = torchvision_layout("deeplabv3_resnet50");
+  const ImportReport d = import_state_dict(*deeplab, entries);
+  EXPECT_TRUE(d.layout.empty()) << d.summary();
+  EXPECT_TRUE(d.unexpected.empty() && d.missing.empty() && d.mismatched.empty()) << d.summary();
+  // The published COCO weights carry an auxiliary head (aux_loss=True); there is none here.
+  entries.emplace_back("aux_classifier.4.weight", torch::zeros({21, 256, 1, 1}));
+  const ImportReport aux = import_state_dict(*deeplab, entries);
+  EXPECT_NE(aux.layout.find("aux_classifier.* dropped"), std::string::npos) << aux.summary();
+  EXPECT_TRUE(aux.unexpected.empty()) << aux.summary();
+}
+
+// A real torch.save file of torchvision's mobilenet_v3_small (zip format), end to end.
+TEST(ImportStateDict, RealTorchvisionFileLoadsIntoTheBackbone) {
+  const std::string path =
+      std::string(SEGTRANSFER_SOURCE_DIR) + "/../shared/fixtures/torchvision/mobilenet_v3_small_random_init.pth";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is not on this machine";
+  SegmentationModel model = make_model("lraspp_mobilenet_v3_small", 19);
+  const ImportReport report = import_state_dict(*model, path);
+  EXPECT_NE(report.layout.find("MobileNetV3 ImageNet classifier"), std::string::npos) << report.summary();
+  EXPECT_TRUE(all_loaded_under(report, "backbone.", tensor_names(*model))) << report.summary();
 }
