@@ -117,6 +117,8 @@ queue() {
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   for b in $BOXES; do echo "${b}_plain_distill_60min_s0|$b|plain_distill|60|0|"; done
+  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
+  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
   # Query budget (issue 18): CoRTe on a chosen quarter / half of the images, same budget.
   for v in kcenter25 random25 kcenter50 random50; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
@@ -138,6 +140,7 @@ grid() {
     extra=()
     for kv in $(variant_sets "$variant"); do extra+=(--set "$kv"); done
     if [ "$box" = city ]; then cfg=(-c configs/camvid/espnet_city.yaml)
+    elif [ "$variant" = espnetv2pascal ]; then cfg=(-c configs/camvid/student_espnetv2.yaml --set store.path="$OUT/store_$box")
     else cfg=(-c configs/camvid/student.yaml --set store.path="$OUT/store_$box"); fi
     $ST train "${cfg[@]}" --resume --set method="$method" --set output="$OUT/$name" \
       --set train.seed="$seed" --set train.time_budget_min="$budget" \
