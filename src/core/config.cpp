@@ -133,6 +133,7 @@ corte:                     # CoRTe and the black-box distillation baselines (doc
   jitter_p: 0.2
   blur_p: 0.5
   diagnostics_every: 500   # iterations between diagnostics lines and PNG grids (0 = off)
+  evaluate_ema: false      # evaluate, and write as model.pt, the student's EMA (ema_momentum) instead of the student
 self_training:             # the DACS / DAFormer step of dacs, dual_teacher, clda (and stvm's mean teacher)
   pseudo_threshold: 0.968  # max probability a pseudo-label must reach to count in its image's weight
   ema_momentum: 0.999      # EMA teacher: alpha_t = min(1 - 1/(t+1), ema_momentum)

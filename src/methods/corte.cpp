@@ -83,6 +83,7 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
   o.strong_augment = config_value<bool>(t, "corte.strong_augment");
   o.strong = StrongAugmentOptions::from_config(config, "corte");
   o.diagnostics_every = config_value<int>(t, "corte.diagnostics_every");
+  o.evaluate_ema = config_value<bool>(t, "corte.evaluate_ema");
 
   // The baselines fix the parts that define them; the rest of `corte:` applies.
   if (config.method == "plain_distill") {  // argmax labels on every pixel, weak view only
@@ -117,7 +118,8 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
       2 * store.info().top_k);
   target_ = &open_loader(target_dataset_, 1);
 
-  if (opt_.refine) ema_ = std::make_unique<EmaModel>(cfg.model.name, student(), ctx_.device);
+  // The EMA serves refinement, and is the evaluated model with corte.evaluate_ema.
+  if (opt_.refine || opt_.evaluate_ema) ema_ = std::make_unique<EmaModel>(cfg.model.name, student(), ctx_.device);
   ema_thresholds_ = torch::zeros({num_classes_}, torch::TensorOptions().device(ctx_.device));
 }
 
@@ -212,7 +214,7 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
           : filter_by_threshold(answers.top1(), answers.confidence(confidence_kind_), thresholds_);
   // (ii) refinement with the student's EMA.
   torch::Tensor labels = black_box_labels;
-  if (ema_) {
+  if (opt_.refine) {
     const Refinement r = refine(images, black_box_labels, answers, step.progress, stats);
     labels = r.labels;
     stats["replaced"] = r.replaced;
@@ -236,6 +238,8 @@ StepStats Corte::train_step(const TrainStep& step, torch::optim::Optimizer& opti
     write_diagnostics(step.iteration + 1, batch, black_box_labels, labels);
   return stats;
 }
+
+SegmentationModelImpl& Corte::model_to_evaluate() { return opt_.evaluate_ema ? ema_->model() : student(); }
 
 // The views the student trains on: the weak view itself (without mixing, or with
 // corte.plain_view), and a ClassMix of each image with the next one. Each carries

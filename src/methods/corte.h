@@ -34,6 +34,7 @@ struct CorteOptions {
   double class_balance = 0;  // loss weight of class c ∝ (its share of the black box's top-1 pixels)^-class_balance
   StrongAugmentOptions strong;
   int diagnostics_every = 500;
+  bool evaluate_ema = false;  // the EMA is the evaluated (and exported) model
 
   // The `corte:` section, with the parts a baseline method fixes overridden.
   static CorteOptions for_method(const RunConfig& config);
@@ -44,6 +45,7 @@ class Corte : public TrainingMethod {
  public:
   explicit Corte(MethodContext context);
   StepStats train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) override;
+  SegmentationModelImpl& model_to_evaluate() override;
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;
 

@@ -143,3 +143,31 @@ TEST(Corte, LabelOnlyBlackBoxKeepsEveryLabelledPixel) {
   EXPECT_DOUBLE_EQ(audit["kept_share"].get<double>(), 1.0);
   EXPECT_TRUE(contains(read_text_file(dir / "labels" / "metrics.jsonl"), "\"refining\":1.0"));
 }
+
+// corte.evaluate_ema: the model written (and scored) is the student's EMA, kept even
+// by a baseline without refinement; the student itself stays in the checkpoint.
+TEST(Corte, EvaluateEmaWritesTheEmaAsTheModel) {
+  TempDir dir;
+  write_target_and_store(dir.path());
+  auto plain = corte_config(dir.path(), "plain_distill", "student", 4);
+  train(plain);
+  auto ema = corte_config(dir.path(), "plain_distill", "ema", 4);
+  ema.tree["corte"]["evaluate_ema"] = true;
+  ema.tree["corte"]["ema_momentum"] = 0.9;
+  train(ema);
+  const auto student = read_state_dict((dir / "student" / "model.pt").string());
+  const auto averaged = read_state_dict((dir / "ema" / "model.pt").string());
+  ASSERT_EQ(student.size(), averaged.size());
+  bool differs = false;
+  for (size_t i = 0; i < student.size(); ++i) {
+    ASSERT_EQ(student[i].first, averaged[i].first);
+    differs = differs || !torch::equal(student[i].second, averaged[i].second);
+  }
+  EXPECT_TRUE(differs) << "the EMA run wrote the student's weights";
+  // The training itself is unchanged: the same student in both checkpoints.
+  SegmentationModel a = make_model("lraspp_mobilenet_v3_small", 19), b = make_model("lraspp_mobilenet_v3_small", 19);
+  load_model_weights((dir / "student" / "checkpoint.pt").string(), *a);
+  load_model_weights((dir / "ema" / "checkpoint.pt").string(), *b);
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}

@@ -65,7 +65,7 @@ TEST(MethodTable, OptionStructDefaultsAgreeWithTheSchema) {
     SAME(pseudo_labels); SAME(thresholds); SAME(statistic); SAME(percentile); SAME(fixed_threshold);
     SAME(soft_until); SAME(temperature); SAME(refine); SAME(refine_start); SAME(refine_min_agreement);
     SAME(refine_max_replaced); SAME(ema_momentum); SAME(mix); SAME(plain_view); SAME(strong_augment);
-    SAME(kept_share_weight); SAME(class_balance); SAME(diagnostics_every);
+    SAME(kept_share_weight); SAME(class_balance); SAME(diagnostics_every); SAME(evaluate_ema);
     SAME(strong.jitter_strength); SAME(strong.jitter_p); SAME(strong.blur_p); SAME(strong.mean); SAME(strong.std);
   }
   {
