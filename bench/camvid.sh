@@ -96,6 +96,10 @@ VARIANTS=(
   "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
   "noreliability|stvm.weighting=threshold"
   "nometricmix|stvm.metric_mix=false"
+  "absolute|corte.pseudo_labels=absolute"
+  "global|corte.thresholds=global"
+  "norefine|corte.refine=false"
+  "nomix|corte.mix=false"
   "kcenter25|data.target.list=$RESULTS/select_kcenter_0.25.txt"
   "random25|data.target.list=$RESULTS/select_random_0.25.txt"
   "kcenter50|data.target.list=$RESULTS/select_kcenter_0.5.txt"
@@ -110,26 +114,30 @@ queue() {
   for m in corte plain_distill; do echo "espnet_${m}_5min_s0|espnet|$m|5|0|"; done
   for b in $BOXES; do for m in corte plain_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   echo "espnet_corte_60min_s0|espnet|corte|60|0|"
-  for m in corte plain_distill; do echo "espnetv2_${m}_5min_s0|espnetv2|$m|5|0|"; done
-  echo "espnetv2_corte_60min_s0|espnetv2|corte|60|0|"
-  for m in corte plain_distill; do echo "espnet_${m}_fullres_5min_s0|espnet|$m|5|0|fullres"; done
+  # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
   for s in 1 2; do for b in $BOXES; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
-  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
-  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
-  for b in $BOXES; do echo "${b}_plain_distill_60min_s0|$b|plain_distill|60|0|"; done
-  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
-  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
-  # Query budget (issue 18): CoRTe on a chosen quarter / half of the images, same budget.
-  for v in kcenter25 random25 kcenter50 random50; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
+  echo "espnetv2_corte_60min_s0|espnetv2|corte|60|0|"
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
   # (configs/camvid/espnet_city.yaml), no black box: STvM against the thresholded mean teacher.
   for s in 0 1 2; do
     echo "city_stvm_20min_s$s|city|stvm|20|$s|"
     echo "city_meanteacher_20min_s$s|city|stvm|20|$s|meanteacher"
   done
+  # CoRTe's parts on real data, one at a time (issue 16, item 2), weak box, 20 minutes.
+  for v in absolute global norefine nomix; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
+  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
+  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
+  # Query budget (issue 18): CoRTe on a chosen quarter / half of the images, same budget.
+  for v in kcenter25 random25 kcenter50 random50; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
   for v in noreliability nometricmix; do echo "city_stvm_${v}_20min_s0|city|stvm|20|0|$v"; done
   echo "city_stvm_60min_s0|city|stvm|60|0|"
   echo "city_meanteacher_60min_s0|city|stvm|60|0|meanteacher"
+  # The rest of the tables: the other methods at 5 and 20 minutes, plain at 60, variants.
+  for m in corte plain_distill; do echo "espnetv2_${m}_5min_s0|espnetv2|$m|5|0|"; done
+  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
+  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
+  for b in $BOXES; do echo "${b}_plain_distill_60min_s0|$b|plain_distill|60|0|"; done
+  for m in corte plain_distill; do echo "espnet_${m}_fullres_5min_s0|espnet|$m|5|0|fullres"; done
 }
 
 grid() {
@@ -191,6 +199,18 @@ tables() {
     done
     [ ${#lines[@]} -gt 0 ] && $ST curve "${lines[@]}" --title "CamVid val mIoU, black box $box" -o "$OUT/curve_$box.png"
   done
+  # CoRTe's ablation at 20 minutes, weak box.
+  rows=("black box=$(where box_espnet)/metrics.json")
+  finished espnet_corte_20min_s0 && rows+=("corte=$(where espnet_corte_20min_s0)")
+  for v in absolute global norefine nomix; do
+    finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
+  done
+  finished espnet_plain_distill_20min_s0 && rows+=("plain_distill=$(where espnet_plain_distill_20min_s0)")
+  if [ ${#rows[@]} -gt 3 ]; then
+    echo "### espnet, CoRTe's parts, 20 minutes"
+    $ST compare "${rows[@]}" -o "$OUT/table_espnet_ablation.md"
+    echo
+  fi
   # Query budget: CoRTe on all, on a chosen half and quarter of the train images (20 minutes).
   rows=("black box=$(where box_espnet)/metrics.json")
   finished espnet_corte_20min_s0 && rows+=("corte all 367=$(where espnet_corte_20min_s0)")
