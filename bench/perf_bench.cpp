@@ -65,8 +65,8 @@ std::string category_of(const torch::autograd::profiler::LegacyEvent& event) {
   if (name == "aten::convolution" || name == "aten::convolution_backward") {
     const auto shapes = event.shapes();
     const size_t weight = name == "aten::convolution" ? 1 : 2;  // (input, weight) / (grad_out, input, weight)
-    const bool depthwise = shapes.size() > weight && shapes[weight].size() == 4 && shapes[weight][1] == 1 &&
-                           shapes[weight][0] > 1;
+    const bool depthwise =
+        shapes.size() > weight && shapes[weight].size() == 4 && shapes[weight][1] == 1 && shapes[weight][0] > 1;
     return std::string(depthwise ? "conv_depthwise" : "conv_dense") +
            (name == "aten::convolution" ? "_forward" : "_backward");
   }
@@ -123,8 +123,8 @@ void conv1x1_gemm(benchmark::State& state) {
 // the backward computes input and weight gradients, each as costly as the forward).
 // `channels_last`: weights and images in NHWC layout, as train.channels_last trains
 // (measured against NCHW).
-void train_step(benchmark::State& state, const std::string& model_name, int width, int height, int batch,
-                bool profile, bool channels_last = false) {
+void train_step(benchmark::State& state, const std::string& model_name, int width, int height, int batch, bool profile,
+                bool channels_last = false) {
   torch::manual_seed(0);
   auto model = make_model(model_name, 19);
   model->train();
@@ -209,7 +209,8 @@ void inference_opencv_dnn(benchmark::State& state, const std::string& model_name
   torch::manual_seed(0);
   auto model = make_model(model_name, 19);
   const std::string path =
-      (std::filesystem::temp_directory_path() / fmt::format("segtransfer_perf_{}_{}.onnx", model_name, ::getpid())).string();
+      (std::filesystem::temp_directory_path() / fmt::format("segtransfer_perf_{}_{}.onnx", model_name, ::getpid()))
+          .string();
   export_onnx(*model, cv::Size(width, height), path);
   cv::dnn::Net net = cv::dnn::readNetFromONNX(path);
   std::filesystem::remove(path);
@@ -239,7 +240,8 @@ int draw_scaling_plot(const std::string& output, const std::vector<std::string>&
     const auto document = nlohmann::json::parse(in);  // kept: a range-for over parse(in).at(...) would dangle
     for (const auto& run : document.at("benchmarks")) {
       int crop = 0, batch = 0;
-      if (std::sscanf(run.at("name").get<std::string>().c_str(), "scaling/crop:%d/batch:%d", &crop, &batch) != 2) continue;
+      if (std::sscanf(run.at("name").get<std::string>().c_str(), "scaling/crop:%d/batch:%d", &crop, &batch) != 2)
+        continue;
       const double ms = run.at("step_ms").get<double>(), mib = run.at("peak_rss_mib").get<double>();
       if (batch == 2) {  // the crop sweep (256² at batch 2 is in both)
         crop_ms.x.push_back(crop * crop / 1e6), crop_ms.y.push_back(ms);
@@ -290,38 +292,52 @@ int main(int argc, char** argv) {
   // (fps, GFLOP/s) computed from it disagreed with the ms columns.
   benchmark::RegisterBenchmark("matmul", matmul)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
-  benchmark::RegisterBenchmark("conv1x1_gemm", conv1x1_gemm)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+  benchmark::RegisterBenchmark("conv1x1_gemm", conv1x1_gemm)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(2.0);
 
   const std::string student = "lraspp_mobilenet_v3_small";
   // The training benchmark's step (configs/synth_corte.yaml: 8 crops of 192×128), plain and profiled.
   benchmark::RegisterBenchmark("train_step/lraspp_mobilenet_v3_small/192x128/batch:8",
                                [=](benchmark::State& s) { train_step(s, student, 192, 128, 8, false); })
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(5.0);
   benchmark::RegisterBenchmark("train_step_channels_last/lraspp_mobilenet_v3_small/192x128/batch:8",
                                [=](benchmark::State& s) { train_step(s, student, 192, 128, 8, false, true); })
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(5.0);
   benchmark::RegisterBenchmark("train_profile/lraspp_mobilenet_v3_small/192x128/batch:8",
                                [=](benchmark::State& s) { train_step(s, student, 192, 128, 8, true); })
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(10);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Iterations(10);
   // Crop size at batch 2, batch at 256².
   for (const int side : {256, 512, 768, 1024}) {
     benchmark::RegisterBenchmark(fmt::format("scaling/crop:{}/batch:2", side).c_str(),
                                  [=](benchmark::State& s) { train_step(s, student, side, side, 2, false); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(3.0);
   }
   for (const int batch : {1, 4, 8, 16}) {  // batch 2 is the crop sweep's 256² case
     benchmark::RegisterBenchmark(fmt::format("scaling/crop:256/batch:{}", batch).c_str(),
                                  [=](benchmark::State& s) { train_step(s, student, 256, 256, batch, false); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(3.0);
   }
-  for (const std::string model : {"lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet",
-                                  "deeplabv3_resnet50"}) {
+  for (const std::string model :
+       {"lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet", "deeplabv3_resnet50"}) {
     for (const auto& [w, h] : {std::pair{1024, 512}, std::pair{512, 256}}) {
       for (const bool fused : {false, true}) {
         benchmark::RegisterBenchmark(
             fmt::format("inference/{}/{}x{}/{}", model, w, h, fused ? "fused_bn" : "bn").c_str(),
             [=](benchmark::State& s) { inference(s, model, w, h, fused); })
-            ->Unit(benchmark::kMillisecond)->UseRealTime()
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
             ->MinTime(model == "deeplabv3_resnet50" ? 3.0 : 1.0)
             ->Repetitions(5)  // the median of five: single latencies here vary by ±15% from run to run
             ->ReportAggregatesOnly(true);
@@ -331,7 +347,8 @@ int main(int argc, char** argv) {
   for (const std::string model : {"lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet"}) {
     benchmark::RegisterBenchmark(fmt::format("inference/{}/1024x512/opencv_dnn", model).c_str(),
                                  [=](benchmark::State& s) { inference_opencv_dnn(s, model, 1024, 512); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
         ->MinTime(1.0)
         ->Repetitions(5)
         ->ReportAggregatesOnly(true);

@@ -13,8 +13,7 @@ namespace cli {
 
 void ConfigOptions::add_to(CLI::App& cmd, bool allow_run_dir) {
   cmd.add_option("-c,--config", config_file, "YAML config file (keys: `segtransfer config --defaults`)");
-  if (allow_run_dir)
-    cmd.add_option("--run", run_dir, "a training run folder: uses its config.yaml and model.pt");
+  if (allow_run_dir) cmd.add_option("--run", run_dir, "a training run folder: uses its config.yaml and model.pt");
   cmd.add_option("--set", overrides, "override a config key, e.g. --set train.iterations=500 (repeatable)");
 }
 
@@ -47,9 +46,10 @@ int run_cli(int argc, char** argv) {
   // Every option's default is shown in --help (subcommands inherit this from the app).
   app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", "segtransfer 0.1.0");
-  app.add_flag_function("-v,--verbose", [](int64_t) { spdlog::set_level(spdlog::level::debug); }, "debug logging");
-  app.add_flag_function("-q,--quiet", [](int64_t) { spdlog::set_level(spdlog::level::warn); },
-                        "warnings and errors only");
+  app.add_flag_function(
+      "-v,--verbose", [](int64_t) { spdlog::set_level(spdlog::level::debug); }, "debug logging");
+  app.add_flag_function(
+      "-q,--quiet", [](int64_t) { spdlog::set_level(spdlog::level::warn); }, "warnings and errors only");
   app.footer(
       "Examples:\n"
       "  segtransfer demo                         # synthetic benchmark end to end (~9 min on 2 cores)\n"

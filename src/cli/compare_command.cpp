@@ -41,8 +41,9 @@ void add_compare_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "compare", "one Markdown table over finished runs: mIoU mean ± spread over seeds, training time, per-class IoU");
-  cmd->add_option("rows", args->rows, "LABEL=RUN[,RUN...]: a table row and its runs (seeds); a RUN is a run folder "
-                                      "or a metrics JSON file from `eval --json`")
+  cmd->add_option("rows", args->rows,
+                  "LABEL=RUN[,RUN...]: a table row and its runs (seeds); a RUN is a run folder "
+                  "or a metrics JSON file from `eval --json`")
       ->required();
   cmd->add_option("-o,--output", args->output, "also write the table to this file");
   cmd->footer(
@@ -72,8 +73,9 @@ void add_curve_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("curve", "plot mIoU against training minutes over finished runs (a PNG)");
-  cmd->add_option("rows", args->rows, "LABEL=POINT[,POINT...]: a line and its points; a POINT is RUN[+RUN...], "
-                                      "runs (seeds) averaged into one point with a spread bar")
+  cmd->add_option("rows", args->rows,
+                  "LABEL=POINT[,POINT...]: a line and its points; a POINT is RUN[+RUN...], "
+                  "runs (seeds) averaged into one point with a spread bar")
       ->required();
   cmd->add_option("-o,--output", args->output, "the PNG to write")->required();
   cmd->add_option("--title", args->title, "the plot's title");

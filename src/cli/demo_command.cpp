@@ -133,9 +133,10 @@ void add_demo_command(CLI::App& app) {
 
     const RunConfig plain = config_for("plain_distill", args->student_iterations);
     const RunConfig corte = config_for("corte", args->student_iterations);
-    spdlog::info("4/5 training two {} students on the black box's answers only ({} iterations each): plain "
-                 "distillation, then CoRTe",
-                 plain.model.name, args->student_iterations);
+    spdlog::info(
+        "4/5 training two {} students on the black box's answers only ({} iterations each): plain "
+        "distillation, then CoRTe",
+        plain.model.name, args->student_iterations);
     train_once(plain);
     train_once(corte);
 
@@ -144,23 +145,23 @@ void add_demo_command(CLI::App& app) {
       auto model = load_trained_model(cfg, cfg.output, "", device);
       return evaluate(*model, *open_dataset(cfg.data.val), cfg.eval, cfg.data, device);
     };
-    const EvalResult black_box = evaluate(*source_model, *open_dataset(source.data.val), source.eval, source.data,
-                                          device);
+    const EvalResult black_box =
+        evaluate(*source_model, *open_dataset(source.data.val), source.eval, source.data, device);
     const EvalResult plain_result = on_target(plain), corte_result = on_target(corte);
     const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60;
     std::cout << "\nSynthetic benchmark, target val (IoU in %). Black box: " << source.model.name
-              << " trained on the source domain (" << source.train.iterations << " iterations); students: "
-              << plain.model.name << " from scratch on the black box's answers only (" << args->student_iterations
-              << " iterations each, batch " << plain.train.batch_size << ", crop " << plain.data.augment.crop[0]
-              << "x" << plain.data.augment.crop[1]
+              << " trained on the source domain (" << source.train.iterations
+              << " iterations); students: " << plain.model.name << " from scratch on the black box's answers only ("
+              << args->student_iterations << " iterations each, batch " << plain.train.batch_size << ", crop "
+              << plain.data.augment.crop[0] << "x" << plain.data.augment.crop[1]
               << "). Demo-sized, about a fifth of the benchmark's iterations: docs/benchmarks.md has the full-length "
                  "runs (2500 iterations each, 3 seeds).\n"
-              << format_comparison(
-                     {{"black box", black_box}, {"plain distill", plain_result}, {"CoRTe", corte_result}})
-              << fmt::format("CoRTe vs black box: {:+.1f} mIoU, vs plain distillation: {:+.1f}. Demo took {:.1f} min "
-                             "in all. Runs, pseudo-label audit and diagnostics grids: {}\n",
-                             100 * (corte_result.miou - black_box.miou), 100 * (corte_result.miou - plain_result.miou),
-                             minutes, args->out);
+              << format_comparison({{"black box", black_box}, {"plain distill", plain_result}, {"CoRTe", corte_result}})
+              << fmt::format(
+                     "CoRTe vs black box: {:+.1f} mIoU, vs plain distillation: {:+.1f}. Demo took {:.1f} min "
+                     "in all. Runs, pseudo-label audit and diagnostics grids: {}\n",
+                     100 * (corte_result.miou - black_box.miou), 100 * (corte_result.miou - plain_result.miou), minutes,
+                     args->out);
     const std::string report = write_run_report(corte.output, {plain.output, "plain distillation"});
     std::cout << "CoRTe's report, per class against plain distillation: " << report << "\n"
               << "This synthetic black box (about 17 mIoU) cannot show what a method is worth. On real frames "

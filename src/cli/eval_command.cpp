@@ -20,8 +20,8 @@ void evaluate_store_command(const RunConfig& cfg, const std::string& store_dir, 
   if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
   const PredictionStore store = PredictionStore::open(store_dir);
   EvalResult r = evaluate_store(store, *dataset, cfg.eval);
-  std::cout << format_table(r, "the stored answers in " + store_dir + " (" + store.info().teacher + ") on " +
-                                   dataset->description());
+  std::cout << format_table(
+      r, "the stored answers in " + store_dir + " (" + store.info().teacher + ") on " + dataset->description());
   if (!json.empty()) write_text_atomically(json, to_json(r));
 }
 
@@ -32,7 +32,8 @@ void evaluate_teacher_command(const RunConfig& cfg, torch::Device device, const 
   if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
   auto teacher = make_teacher(cfg.teacher, dataset->label_space(), cfg.data, device);
   const auto images = static_cast<int64_t>(dataset->size());
-  ProgressLine progress("eval", "img", cfg.eval.max_images > 0 ? std::min<int64_t>(images, cfg.eval.max_images) : images);
+  ProgressLine progress("eval", "img",
+                        cfg.eval.max_images > 0 ? std::min<int64_t>(images, cfg.eval.max_images) : images);
   EvalResult r = evaluate_teacher(*teacher, *dataset, cfg.eval,
                                   [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done)); });
   std::cout << format_table(r, teacher->describe() + " on " + dataset->description());
@@ -73,10 +74,12 @@ void add_eval_command(CLI::App& app) {
     RunConfig cfg = args->config.load();
     if (p->count() > 0) cfg.eval.protocol = args->protocol == "all" ? "" : args->protocol;
     if (!args->mode.empty()) cfg.eval.mode = args->mode;
-    if (cfg.data.val.empty()) throw Error("nothing to evaluate on: set data.val (e.g. --set data.val.type=cityscapes --set data.val.root=DIR)");
+    if (cfg.data.val.empty())
+      throw Error("nothing to evaluate on: set data.val (e.g. --set data.val.type=cityscapes --set data.val.root=DIR)");
     configure_threads(cfg.train.threads);
     torch::Device device = resolve_device(cfg.device);
-    if (!args->store.empty() && !args->teacher) throw Error("--store scores a black box's stored answers: add --teacher");
+    if (!args->store.empty() && !args->teacher)
+      throw Error("--store scores a black box's stored answers: add --teacher");
     if (args->teacher && !args->store.empty()) return evaluate_store_command(cfg, args->store, args->json);
     if (args->teacher) return evaluate_teacher_command(cfg, device, args->json);
     auto model = load_trained_model(cfg, args->config.run_dir, args->weights, device);
@@ -84,7 +87,8 @@ void add_eval_command(CLI::App& app) {
     auto dataset = open_dataset(cfg.data.val);
     if (!dataset->has_labels()) throw Error("data.val (" + cfg.data.val.root + ") has no labels to evaluate against");
     const auto images = static_cast<int64_t>(dataset->size());
-    ProgressLine progress("eval", "img", cfg.eval.max_images > 0 ? std::min<int64_t>(images, cfg.eval.max_images) : images);
+    ProgressLine progress("eval", "img",
+                          cfg.eval.max_images > 0 ? std::min<int64_t>(images, cfg.eval.max_images) : images);
     EvalResult r = evaluate(*model, *dataset, cfg.eval, cfg.data, device,
                             [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done)); });
     std::cout << format_table(r, dataset->description());

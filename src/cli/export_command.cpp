@@ -76,12 +76,12 @@ void export_onnx_bundle(SegmentationModelImpl& model, const RunConfig& cfg, cv::
   sidecar.write(sidecar_path_of(output.string()));
   fs::rename(unchecked_weights, checkpoint);
   fs::rename(unchecked, output);
-  spdlog::info("wrote {} (ONNX opset {}, {} nodes, {} BatchNorms folded; input 'image' (1, 3, {}, {}), output "
-               "'logits'), {} and {}",
-               output.string(), kOnnxOpset, summary.nodes, summary.folded_batch_norms, size.height, size.width,
-               sidecar_path_of(output.string()), checkpoint.string());
-  spdlog::info("checked in OpenCV DNN: max |logit difference| vs LibTorch {:.2e} (tolerance {:.0e})", diff,
-               kTolerance);
+  spdlog::info(
+      "wrote {} (ONNX opset {}, {} nodes, {} BatchNorms folded; input 'image' (1, 3, {}, {}), output "
+      "'logits'), {} and {}",
+      output.string(), kOnnxOpset, summary.nodes, summary.folded_batch_norms, size.height, size.width,
+      sidecar_path_of(output.string()), checkpoint.string());
+  spdlog::info("checked in OpenCV DNN: max |logit difference| vs LibTorch {:.2e} (tolerance {:.0e})", diff, kTolerance);
 }
 
 }  // namespace
@@ -93,7 +93,8 @@ void add_export_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
-      "export", "write a trained model for deployment (ONNX for OpenCV DNN and other runtimes) or as a TorchScript file");
+      "export",
+      "write a trained model for deployment (ONNX for OpenCV DNN and other runtimes) or as a TorchScript file");
   args->config.add_to(*cmd, /*allow_run_dir=*/true);
   cmd->add_option("-w,--weights", args->weights, "model weights (default: <run>/model.pt)");
   cmd->add_option("-o,--output", args->output, "the file to write: .onnx (ONNX) or .pt (TorchScript)")->required();
@@ -113,9 +114,12 @@ void add_export_command(CLI::App& app) {
     std::string format = args->format;
     const std::string ext = fs::path(args->output).extension().string();
     if (format.empty()) {
-      if (ext == ".onnx") format = "onnx";
-      else if (ext == ".pt") format = "torchscript";
-      else throw Error("--output " + args->output + ": give a .onnx or .pt file, or --format");
+      if (ext == ".onnx")
+        format = "onnx";
+      else if (ext == ".pt")
+        format = "torchscript";
+      else
+        throw Error("--output " + args->output + ": give a .onnx or .pt file, or --format");
     }
     auto model = load_trained_model(cfg, args->config.run_dir, args->weights, torch::kCPU);
     auto [w, h] = parse_size(args->size, "--size");

@@ -50,7 +50,8 @@ void add_predict_command(CLI::App& app) {
                   "reads its .json sidecar, needs no --run/--config");
   cmd->add_option("-i,--input", args->input, "an image or a folder of images")->required();
   cmd->add_option("-o,--out", args->out, "output folder")->required();
-  cmd->add_option("--ids", args->ids, "ids in the label PNG: train (class index, e.g. CamVid 0-10) or cityscapes (labelIds)")
+  cmd->add_option("--ids", args->ids,
+                  "ids in the label PNG: train (class index, e.g. CamVid 0-10) or cityscapes (labelIds)")
       ->check(CLI::IsMember({"train", "cityscapes"}));
   cmd->footer(
       "Examples:\n"
@@ -63,7 +64,8 @@ void add_predict_command(CLI::App& app) {
     auto write_outputs = [&](size_t i, const cv::Mat& bgr, const cv::Mat& label, const LabelSpace& space) {
       cv::Mat ids = label.clone();
       if (args->ids == "cityscapes")
-        ids.forEach<uint8_t>([](uint8_t& v, const int*) { v = static_cast<uint8_t>(cityscapes_label_id_of_train_id(v)); });
+        ids.forEach<uint8_t>(
+            [](uint8_t& v, const int*) { v = static_cast<uint8_t>(cityscapes_label_id_of_train_id(v)); });
       cv::Mat colour = colourise(label, space), overlay;
       cv::addWeighted(bgr, 0.5, colour, 0.5, 0.0, overlay);
       const std::string stem = images[i].stem().string();
@@ -80,8 +82,8 @@ void add_predict_command(CLI::App& app) {
         const cv::Mat bgr = read_image_bgr(images[i].string());
         write_outputs(i, bgr, segmenter.predict(bgr), segmenter.info().labels);
       }
-      std::cout << "wrote " << images.size() << " predictions to " << out.string() << " (OpenCV DNN, "
-                << args->onnx << ")\n";
+      std::cout << "wrote " << images.size() << " predictions to " << out.string() << " (OpenCV DNN, " << args->onnx
+                << ")\n";
       return;
     }
     RunConfig cfg = args->config.load();

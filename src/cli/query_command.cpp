@@ -45,8 +45,9 @@ void add_query_command(CLI::App& app) {
     torch::Device device = resolve_device(cfg.device);
     if (device.is_cuda() && layout.distributed()) device = torch::Device(torch::kCUDA, layout.local_rank);
     std::unique_ptr<DataParallelGroup> group;
-    if (layout.distributed()) group = std::make_unique<DataParallelGroup>(layout, DistributedOptions::from_config(cfg),
-                                                                           torch::Device(torch::kCPU));
+    if (layout.distributed())
+      group =
+          std::make_unique<DataParallelGroup>(layout, DistributedOptions::from_config(cfg), torch::Device(torch::kCPU));
     DatasetSpec images_spec = cfg.data.target;
     images_spec.labels = false;  // the images only
     auto images = open_dataset(images_spec);
@@ -61,14 +62,16 @@ void add_query_command(CLI::App& app) {
     const PredictionStore& store = *opened;
     spdlog::info("query: {} images of {} → {} (top-{} of {} classes) from {}", images->size(), images->description(),
                  cfg.store.path, info.top_k, info.num_classes, teacher->describe());
-    const int64_t share = (static_cast<int64_t>(images->size()) + layout.world_size - 1 - layout.rank) / layout.world_size;
+    const int64_t share =
+        (static_cast<int64_t>(images->size()) + layout.world_size - 1 - layout.rank) / layout.world_size;
     ProgressLine progress("query", "img", share);
-    QueryReport r = run_query(*teacher, *images, store, [&](int64_t done, int64_t) { progress.update(done); },
-                              layout.rank, layout.world_size);
+    QueryReport r = run_query(
+        *teacher, *images, store, [&](int64_t done, int64_t) { progress.update(done); }, layout.rank,
+        layout.world_size);
     if (group) {  // the whole query's figures, on rank 0
-      const auto t = group->all_reduce_sum(torch::tensor({double(r.images), double(r.skipped), double(r.stored),
-                                                          double(r.requests), double(r.stored_bytes)},
-                                                         torch::kFloat64));
+      const auto t = group->all_reduce_sum(torch::tensor(
+          {double(r.images), double(r.skipped), double(r.stored), double(r.requests), double(r.stored_bytes)},
+          torch::kFloat64));
       const auto failed = group->all_reduce_sum(torch::tensor({double(r.failures.size())}, torch::kFloat64));
       if (!layout.is_main()) {
         for (const auto& f : r.failures) std::cerr << "rejected (rank " << layout.rank << "): " << f << "\n";
@@ -90,9 +93,10 @@ void add_query_command(CLI::App& app) {
         entries > 0 ? r.stored_bytes / 1e3 / entries : 0.0);
     if (!r.failures.empty()) {
       for (const auto& f : r.failures) std::cerr << "rejected: " << f << "\n";
-      throw Error(fmt::format("{} of {} answers were rejected (listed above); fix the source and run query again "
-                              "(only those images will be asked)",
-                              r.failures.size(), r.images));
+      throw Error(
+          fmt::format("{} of {} answers were rejected (listed above); fix the source and run query again "
+                      "(only those images will be asked)",
+                      r.failures.size(), r.images));
     }
   });
 }

@@ -45,18 +45,17 @@ void add_select_command(CLI::App& app) {
     const int64_t n = args->count > 0 ? args->count : std::max<int64_t>(1, std::llround(args->share * total));
     if (n > total) throw Error(fmt::format("select: --count {} but data.target has {} images", n, total));
     const cv::Mat embeddings = embed_dataset(*images);
-    const auto chosen = select_images(embeddings, n,
-                                      args->method == "random" ? SelectionMethod::kRandom : SelectionMethod::kKCenter,
-                                      args->seed);
+    const auto chosen = select_images(
+        embeddings, n, args->method == "random" ? SelectionMethod::kRandom : SelectionMethod::kKCenter, args->seed);
     std::string list;
     for (const int64_t i : chosen) list += images->files()[i].stem + "\n";
     write_text_atomically(args->out, list);
     const auto [largest, mean] = coverage_distances(embeddings, chosen);
-    std::cout << fmt::format("selected {} of {} images of {} ({}, seed {}): {}\n"
-                             "coverage: every image lies within {:.3f} of a chosen one (mean {:.3f}; embedding distance)\n",
-                             n, total, images->description(),
-                             args->method == "random" ? "random" : "k-centre on colour and edge statistics",
-                             args->seed, args->out, largest, mean);
+    std::cout << fmt::format(
+        "selected {} of {} images of {} ({}, seed {}): {}\n"
+        "coverage: every image lies within {:.3f} of a chosen one (mean {:.3f}; embedding distance)\n",
+        n, total, images->description(), args->method == "random" ? "random" : "k-centre on colour and edge statistics",
+        args->seed, args->out, largest, mean);
   });
 }
 

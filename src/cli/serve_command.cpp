@@ -23,8 +23,9 @@ void add_serve_command(CLI::App& app) {
     int port = 8080, classes = 19, threads = 0;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("serve", "serve a TorchScript model as an HTTP black box (POST /predict: image in, "
-                                          "probabilities .npy or label PNG out)");
+  auto* cmd = app.add_subcommand("serve",
+                                 "serve a TorchScript model as an HTTP black box (POST /predict: image in, "
+                                 "probabilities .npy or label PNG out)");
   cmd->add_option("-m,--model", args->model, "the TorchScript file (segtransfer export -o X.pt)")->required();
   cmd->add_option("--size", args->size, "input size WxH the file was traced at (images are resized to it)")->required();
   cmd->add_option("--host", args->host, "address to listen on (0.0.0.0: every interface)");
@@ -41,8 +42,8 @@ void add_serve_command(CLI::App& app) {
     configure_threads(args->threads);
     auto [w, h] = parse_size(args->size, "--size");
     const DataSpec normalisation;  // the training normalisation, as the exported model expects
-    TorchScriptTeacher model(args->model, AnswerFormat{"logits", args->classes}, normalisation.mean,
-                             normalisation.std, cv::Size(w, h), torch::kCPU);
+    TorchScriptTeacher model(args->model, AnswerFormat{"logits", args->classes}, normalisation.mean, normalisation.std,
+                             cv::Size(w, h), torch::kCPU);
     std::mutex model_mutex;  // one forward at a time: intra-op threads already use every core
 
     httplib::Server server;
@@ -78,9 +79,10 @@ void add_serve_command(CLI::App& app) {
     });
     const int port = args->port == 0 ? server.bind_to_any_port(args->host) : args->port;
     if (port <= 0 || (args->port != 0 && !server.bind_to_port(args->host, args->port)))
-      throw Error("cannot listen on " + args->host + ":" + std::to_string(args->port) + " (in use, or not an address here)");
-    std::cout << "serving " << args->model << " on http://" << args->host << ":" << port
-              << "/predict (Ctrl-C stops)" << std::endl;
+      throw Error("cannot listen on " + args->host + ":" + std::to_string(args->port) +
+                  " (in use, or not an address here)");
+    std::cout << "serving " << args->model << " on http://" << args->host << ":" << port << "/predict (Ctrl-C stops)"
+              << std::endl;
     server.listen_after_bind();
   });
 }

@@ -199,10 +199,9 @@ std::string suggestion(const YAML::Node& schema_map, const std::string& prefix, 
 }
 
 // Merges `user` into `base` (a deep copy of the schema), rejecting unknown keys.
-void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& prefix,
-                   const std::string& origin) {
-  if (!user.IsMap()) throw Error("config " + origin + ": '" + (prefix.empty() ? "<root>" : prefix) +
-                                 "' must be a mapping of keys");
+void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& prefix, const std::string& origin) {
+  if (!user.IsMap())
+    throw Error("config " + origin + ": '" + (prefix.empty() ? "<root>" : prefix) + "' must be a mapping of keys");
   for (const auto& kv : user) {
     std::string key = kv.first.as<std::string>();
     std::string path = prefix.empty() ? key : prefix + "." + key;
@@ -228,8 +227,7 @@ YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
 
 void apply_override(YAML::Node root, const std::string& assignment) {
   auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw Error("override '" + assignment + "' must look like key.path=value");
+  if (eq == std::string::npos || eq == 0) throw Error("override '" + assignment + "' must look like key.path=value");
   std::string path = assignment.substr(0, eq);
   YAML::Node value = parse_yaml(assignment.substr(eq + 1), "value of --set " + path);
   if (assignment.substr(eq + 1).empty()) value = YAML::Node(std::string());
@@ -402,8 +400,10 @@ RunConfig config_from_tree(const YAML::Node& t) {
   e.max_images = config_value<int>(t, "eval.max_images");
   e.mapping = config_value<std::string>(t, "eval.mapping");
 
-  if (o.type != "adamw" && o.type != "sgd") throw Error("config key 'optim.type' must be adamw or sgd, not '" + o.type + "'");
-  if (e.mode != "whole" && e.mode != "slide") throw Error("config key 'eval.mode' must be whole or slide, not '" + e.mode + "'");
+  if (o.type != "adamw" && o.type != "sgd")
+    throw Error("config key 'optim.type' must be adamw or sgd, not '" + o.type + "'");
+  if (e.mode != "whole" && e.mode != "slide")
+    throw Error("config key 'eval.mode' must be whole or slide, not '" + e.mode + "'");
   if (tr.iterations < 1) throw Error("config key 'train.iterations' must be at least 1");
   if (tr.batch_size < 1) throw Error("config key 'train.batch_size' must be at least 1");
   return c;

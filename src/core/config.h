@@ -15,20 +15,20 @@
 namespace segtransfer {
 
 struct DatasetSpec {
-  std::string type;         // cityscapes | gta5 | synthia | camvid | acdc | folder
-  std::string root;         // dataset root folder
-  std::string split;        // train | val | test (layout-specific meaning)
-  std::string list;         // optional list file of stems (or relative paths) to use
-  std::string label_space;  // built-in name or a YAML file; empty = the dataset's own
+  std::string type;                     // cityscapes | gta5 | synthia | camvid | acdc | folder
+  std::string root;                     // dataset root folder
+  std::string split;                    // train | val | test (layout-specific meaning)
+  std::string list;                     // optional list file of stems (or relative paths) to use
+  std::string label_space;              // built-in name or a YAML file; empty = the dataset's own
   std::vector<std::string> conditions;  // ACDC: fog/night/rain/snow (empty = all)
-  bool labels = true;       // false: unlabelled use (labels are not read)
+  bool labels = true;                   // false: unlabelled use (labels are not read)
   bool empty() const { return type.empty(); }
 };
 
 struct AugmentSpec {
-  std::array<int, 2> resize{0, 0};         // (w, h) before anything else; 0 = keep
+  std::array<int, 2> resize{0, 0};          // (w, h) before anything else; 0 = keep
   std::array<double, 2> scale_range{1, 1};  // random rescale factor range
-  std::array<int, 2> crop{0, 0};           // (w, h) random crop; 0 = none
+  std::array<int, 2> crop{0, 0};            // (w, h) random crop; 0 = none
   double cat_max_ratio = 1.0;               // max share of one class in a crop (retries)
   double hflip = 0.5;                       // probability
   double jitter_strength = 0.0, jitter_p = 0.0;
@@ -67,7 +67,7 @@ struct OptimSpec {
 
 struct TrainSpec {
   int iterations = 40000, batch_size = 2;
-  double time_budget_min = 0;  // > 0: stop after this much loop time; iterations is then an upper bound
+  double time_budget_min = 0;              // > 0: stop after this much loop time; iterations is then an upper bound
   std::string time_budget_clock = "wall";  // wall | cpu (process CPU time / threads)
   int checkpoint_every = 4000, eval_every = 4000, log_every = 50;
   uint64_t seed = 0;
@@ -77,24 +77,24 @@ struct TrainSpec {
 };
 
 struct EvalSpec {
-  std::string protocol;  // "" = all classes of the label space; 19 | 16 | 13
+  std::string protocol;        // "" = all classes of the label space; 19 | 16 | 13
   std::string mode = "whole";  // whole | slide
   std::array<int, 2> crop{512, 512}, stride{341, 341};
   std::array<int, 2> resize{0, 0};  // resize input (w, h) before inference; 0 = keep
-  int max_images = 0;  // 0 = all
-  std::string mapping;  // "" = the model speaks the data's classes | cityscapes_to_camvid | a YAML file
+  int max_images = 0;               // 0 = all
+  std::string mapping;              // "" = the model speaks the data's classes | cityscapes_to_camvid | a YAML file
 };
 
 // How a source model is reached (src/teachers). Plain values: no torch here.
 struct TeacherSpec {
-  std::string type;                  // folder | torchscript | http
+  std::string type;  // folder | torchscript | http
   std::string path, url;
   std::string output = "probabilities";  // probabilities | logits | labels
-  int num_classes = 0;               // 0 = the classes of the target's label space
-  std::string mapping;               // "" | cityscapes_to_camvid | YAML file
+  int num_classes = 0;                   // 0 = the classes of the target's label space
+  std::string mapping;                   // "" | cityscapes_to_camvid | YAML file
   std::array<int, 2> input_size{0, 0};
   int concurrency = 4, timeout_s = 30, retries = 5, backoff_ms = 200;
-  int64_t budget = 0;                // 0 = unlimited
+  int64_t budget = 0;  // 0 = unlimited
   // http: a vendor API's request and answer (docs/black_box.md). ${VAR} in url and
   // headers is read from the environment, so a key never sits in a config, log or store.
   std::vector<std::string> headers;  // "Name: value"

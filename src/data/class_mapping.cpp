@@ -9,8 +9,8 @@ namespace segtransfer {
 
 torch::Tensor map_probabilities(const ClassMapping& mapping, const torch::Tensor& probs) {
   if (probs.dim() != 3 && probs.dim() != 4)
-    throw Error(fmt::format("map_probabilities: expected (C, H, W) or (N, C, H, W) probabilities, got {} dims",
-                            probs.dim()));
+    throw Error(
+        fmt::format("map_probabilities: expected (C, H, W) or (N, C, H, W) probabilities, got {} dims", probs.dim()));
   const int64_t channel_dim = probs.dim() - 3;
   const auto num_source = static_cast<int64_t>(mapping.target_of.size());
   if (probs.size(channel_dim) != num_source)
@@ -48,10 +48,11 @@ ClassMapping named_class_mapping(const std::string& name, int num_source, const 
           ? ClassMapping::cityscapes_to_camvid()
           : ClassMapping::from_yaml_file(name, numbered_or_cityscapes_space(num_source), target);
   if (static_cast<int>(mapping.target_of.size()) != num_source || mapping.num_target_classes != target.num_classes())
-    throw Error(fmt::format("{}: '{}' maps {} classes onto {}, but there are {} classes to map and target space '{}' "
-                            "has {}",
-                            key, name, mapping.target_of.size(), mapping.num_target_classes, num_source, target.name,
-                            target.num_classes()));
+    throw Error(
+        fmt::format("{}: '{}' maps {} classes onto {}, but there are {} classes to map and target space '{}' "
+                    "has {}",
+                    key, name, mapping.target_of.size(), mapping.num_target_classes, num_source, target.name,
+                    target.num_classes()));
   return mapping;
 }
 

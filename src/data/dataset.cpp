@@ -27,11 +27,11 @@ const std::vector<std::string> kAcdcConditions = {"fog", "night", "rain", "snow"
 // Colours of the Cityscapes labelIds 0..33 (cityscapesScripts' labels.py); GTA5 stores
 // its labels as indexed PNGs with this palette.
 std::vector<cv::Vec3b> cityscapes_label_id_colours() {
-  return {{0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {0, 0, 0},     {111, 74, 0},
+  return {{0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {111, 74, 0},
           {81, 0, 81},     {128, 64, 128},  {244, 35, 232},  {250, 170, 160}, {230, 150, 140}, {70, 70, 70},
-          {102, 102, 156}, {190, 153, 153}, {180, 165, 180}, {150, 100, 100}, {150, 120, 90}, {153, 153, 153},
+          {102, 102, 156}, {190, 153, 153}, {180, 165, 180}, {150, 100, 100}, {150, 120, 90},  {153, 153, 153},
           {153, 153, 153}, {250, 170, 30},  {220, 220, 0},   {107, 142, 35},  {152, 251, 152}, {70, 130, 180},
-          {220, 20, 60},   {255, 0, 0},     {0, 0, 142},     {0, 0, 70},      {0, 60, 100},  {0, 0, 90},
+          {220, 20, 60},   {255, 0, 0},     {0, 0, 142},     {0, 0, 70},      {0, 60, 100},    {0, 0, 90},
           {0, 0, 110},     {0, 80, 100},    {0, 0, 230},     {119, 11, 32}};
 }
 
@@ -133,9 +133,10 @@ struct Layout {
 LabelSpace cityscapes_family_space(const DatasetSpec& spec) {
   const std::string& s = spec.label_space;
   if (!s.empty() && s != "cityscapes19" && s != "cityscapes")
-    throw Error(fmt::format("dataset type '{}' is labelled in the 19-class Cityscapes space; label_space '{}' is not "
-                            "possible for it (leave it empty or use cityscapes19; map classes for evaluation instead)",
-                            spec.type, s));
+    throw Error(
+        fmt::format("dataset type '{}' is labelled in the 19-class Cityscapes space; label_space '{}' is not "
+                    "possible for it (leave it empty or use cityscapes19; map classes for evaluation instead)",
+                    spec.type, s));
   return LabelSpace::cityscapes19();
 }
 
@@ -149,7 +150,8 @@ SampleFiles image_sample(const fs::path& image, std::string stem) { return {imag
 Layout cityscapes_layout(const DatasetSpec& spec) {
   require_split(spec);
   const fs::path root = spec.root;
-  Layout layout{{}, cityscapes_family_space(spec), IdMap::identity(19), false, false, root / "leftImg8bit" / spec.split};
+  Layout layout{{},    cityscapes_family_space(spec),    IdMap::identity(19), false,
+                false, root / "leftImg8bit" / spec.split};
   require_dir(layout.image_dir, "Cityscapes split folder");
   const std::string suffix = "_leftImg8bit.png";
   for (const fs::path& image : list_files(layout.image_dir, true, name_ends_with(suffix)))
@@ -224,7 +226,8 @@ Layout camvid_layout(const DatasetSpec& spec) {
   require_dir(layout.image_dir, "CamVid split folder");
   for (const fs::path& image : list_files(layout.image_dir, false, name_ends_with(".png")))
     layout.files.push_back(image_sample(image, image.stem().string()));
-  if (!spec.list.empty()) layout.files = select_listed(layout.files, resolve_list_file(spec.list, root), layout.image_dir);
+  if (!spec.list.empty())
+    layout.files = select_listed(layout.files, resolve_list_file(spec.list, root), layout.image_dir);
   if (spec.labels) {
     const fs::path label_dir = root / (spec.split + "annot");
     require_dir(label_dir, "CamVid label folder");
@@ -257,7 +260,8 @@ Layout acdc_layout(const DatasetSpec& spec) {
     for (const fs::path& image : list_files(split_dir, true, name_ends_with(suffix))) {
       SampleFiles f = image_sample(image, strip_suffix(image.filename().string(), suffix));
       if (spec.labels)
-        f.label = (label_dir / fs::relative(image.parent_path(), split_dir) / (f.stem + "_gt_labelTrainIds.png")).string();
+        f.label =
+            (label_dir / fs::relative(image.parent_path(), split_dir) / (f.stem + "_gt_labelTrainIds.png")).string();
       layout.files.push_back(std::move(f));
     }
   }
@@ -278,8 +282,9 @@ std::string flat_stem(fs::path relative) {
 
 Layout folder_layout(const DatasetSpec& spec) {
   const fs::path root = spec.root;
-  Layout layout{{}, LabelSpace::by_name(spec.label_space.empty() ? "cityscapes19" : spec.label_space), IdMap(), false,
-                false, root / "images"};
+  Layout layout{{},      LabelSpace::by_name(spec.label_space.empty() ? "cityscapes19" : spec.label_space),
+                IdMap(), false,
+                false,   root / "images"};
   layout.id_map = IdMap::identity(layout.space.num_classes(), {layout.space.ignore_index});
   if (!spec.list.empty()) {
     // Lines "image_path [label_path]", relative to the root.
@@ -289,7 +294,8 @@ Layout folder_layout(const DatasetSpec& spec) {
       std::string image, label;
       fields >> image >> label;
       if (!fs::is_regular_file(root / image))
-        throw Error(fmt::format("list file '{}': image '{}' does not exist", list_file.string(), (root / image).string()));
+        throw Error(
+            fmt::format("list file '{}': image '{}' does not exist", list_file.string(), (root / image).string()));
       fs::path relative = image;
       if (*relative.begin() == "images") relative = relative.lexically_relative("images");
       SampleFiles f = image_sample(root / image, flat_stem(relative));
@@ -298,8 +304,8 @@ Layout folder_layout(const DatasetSpec& spec) {
           throw Error(fmt::format("list file '{}': entry '{}' has no label path (labels are wanted)",
                                   list_file.string(), line));
         if (!fs::is_regular_file(root / label))
-          throw Error(fmt::format("list file '{}': label '{}' does not exist", list_file.string(),
-                                  (root / label).string()));
+          throw Error(
+              fmt::format("list file '{}': label '{}' does not exist", list_file.string(), (root / label).string()));
         f.label = (root / label).string();
       }
       layout.files.push_back(std::move(f));

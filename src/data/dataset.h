@@ -28,7 +28,7 @@ struct Sample {
   cv::Mat image;  // CV_8UC3, BGR
   cv::Mat label;  // CV_8UC1 train ids (255 = ignore); empty when unlabelled
   std::string stem;
-  cv::Mat aux;    // CV_8UC(n) per-pixel extras aligned with the image (stored black-box answers); may be empty
+  cv::Mat aux;  // CV_8UC(n) per-pixel extras aligned with the image (stored black-box answers); may be empty
 };
 
 // Reads the per-pixel extras of one sample (e.g. its stored black-box answer) at

@@ -65,23 +65,23 @@ int LabelSpace::class_index(const std::string& class_name) const {
 LabelSpace LabelSpace::cityscapes19() {
   LabelSpace s;
   s.name = "cityscapes19";
-  s.classes = {"road",       "sidewalk", "building", "wall",   "fence",      "pole",         "traffic light",
-               "traffic sign", "vegetation", "terrain", "sky",   "person",     "rider",        "car",
-               "truck",      "bus",      "train",    "motorcycle", "bicycle"};
-  s.colours = {{128, 64, 128}, {244, 35, 232}, {70, 70, 70},   {102, 102, 156}, {190, 153, 153},
-               {153, 153, 153}, {250, 170, 30}, {220, 220, 0},  {107, 142, 35},  {152, 251, 152},
-               {70, 130, 180},  {220, 20, 60},  {255, 0, 0},    {0, 0, 142},     {0, 0, 70},
-               {0, 60, 100},    {0, 80, 100},   {0, 0, 230},    {119, 11, 32}};
+  s.classes = {"road",         "sidewalk",   "building", "wall",       "fence",  "pole",  "traffic light",
+               "traffic sign", "vegetation", "terrain",  "sky",        "person", "rider", "car",
+               "truck",        "bus",        "train",    "motorcycle", "bicycle"};
+  s.colours = {{128, 64, 128},  {244, 35, 232}, {70, 70, 70},  {102, 102, 156}, {190, 153, 153},
+               {153, 153, 153}, {250, 170, 30}, {220, 220, 0}, {107, 142, 35},  {152, 251, 152},
+               {70, 130, 180},  {220, 20, 60},  {255, 0, 0},   {0, 0, 142},     {0, 0, 70},
+               {0, 60, 100},    {0, 80, 100},   {0, 0, 230},   {119, 11, 32}};
   return s;
 }
 
 LabelSpace LabelSpace::camvid11() {
   LabelSpace s;
   s.name = "camvid11";
-  s.classes = {"Sky", "Building", "Pole", "Road",       "Pavement",  "Tree",
-               "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"};
-  s.colours = {{128, 128, 128}, {128, 0, 0},    {192, 192, 128}, {128, 64, 128}, {60, 40, 222}, {128, 128, 0},
-               {192, 128, 128}, {64, 64, 128},  {64, 0, 128},    {64, 64, 0},    {0, 128, 192}};
+  s.classes = {"Sky",        "Building", "Pole", "Road",       "Pavement", "Tree",
+               "SignSymbol", "Fence",    "Car",  "Pedestrian", "Bicyclist"};
+  s.colours = {{128, 128, 128}, {128, 0, 0},   {192, 192, 128}, {128, 64, 128}, {60, 40, 222}, {128, 128, 0},
+               {192, 128, 128}, {64, 64, 128}, {64, 0, 128},    {64, 64, 0},    {0, 128, 192}};
   return s;
 }
 
@@ -129,8 +129,8 @@ LabelSpace LabelSpace::from_yaml_file(const std::string& path) {
   }
   // Train ids are stored in 8-bit maps, and the ignore index must not be a class.
   if (s.ignore_index < s.num_classes() || s.ignore_index > 255)
-    throw fail("ignore_index", fmt::format("{} must be in [{}, 255] ({} classes)", s.ignore_index,
-                                           s.num_classes(), s.num_classes()));
+    throw fail("ignore_index",
+               fmt::format("{} must be in [{}, 255] ({} classes)", s.ignore_index, s.num_classes(), s.num_classes()));
   return s;
 }
 
@@ -138,8 +138,7 @@ LabelSpace LabelSpace::by_name(const std::string& name_or_path) {
   if (name_or_path == "cityscapes19" || name_or_path == "cityscapes") return cityscapes19();
   if (name_or_path == "camvid11" || name_or_path == "camvid") return camvid11();
   if (ends_with(name_or_path, ".yaml") || ends_with(name_or_path, ".yml")) return from_yaml_file(name_or_path);
-  throw Error(fmt::format("unknown label space '{}' (expected cityscapes19, camvid11 or a .yaml file)",
-                          name_or_path));
+  throw Error(fmt::format("unknown label space '{}' (expected cityscapes19, camvid11 or a .yaml file)", name_or_path));
 }
 
 std::vector<int> protocol_classes(const LabelSpace& space, const std::string& protocol) {
@@ -152,8 +151,8 @@ std::vector<int> protocol_classes(const LabelSpace& space, const std::string& pr
     throw Error(fmt::format("evaluation protocol '{}' needs the 19-class Cityscapes label space, not '{}' ({} classes)",
                             protocol, space.name, space.num_classes()));
   std::set<int> excluded;
-  if (protocol == "16" || protocol == "13") excluded = {9, 14, 16};          // terrain, truck, train
-  if (protocol == "13") excluded.insert({3, 4, 5});                           // wall, fence, pole
+  if (protocol == "16" || protocol == "13") excluded = {9, 14, 16};  // terrain, truck, train
+  if (protocol == "13") excluded.insert({3, 4, 5});                  // wall, fence, pole
   std::vector<int> scored;
   std::copy_if(all.begin(), all.end(), std::back_inserter(scored), [&](int c) { return !excluded.count(c); });
   return scored;
@@ -182,8 +181,8 @@ IdMap IdMap::cityscapes_label_ids() {
 IdMap IdMap::synthia() {
   IdMap m;
   for (int id = 0; id <= 22; ++id) m.ignore(id);
-  const std::pair<int, int> synthia_to_train[] = {{3, 0},  {4, 1},   {2, 2},   {21, 3},  {5, 4},  {7, 5},
-                                                  {15, 6}, {9, 7},   {6, 8},   {1, 10},  {10, 11}, {17, 12},
+  const std::pair<int, int> synthia_to_train[] = {{3, 0},  {4, 1},   {2, 2},   {21, 3}, {5, 4},   {7, 5},
+                                                  {15, 6}, {9, 7},   {6, 8},   {1, 10}, {10, 11}, {17, 12},
                                                   {8, 13}, {19, 15}, {12, 17}, {11, 18}};
   for (const auto& [raw, train] : synthia_to_train) m.set(raw, train);
   return m;
@@ -193,7 +192,8 @@ IdMap IdMap::camvid() { return identity(11, {11}); }
 
 void IdMap::set(int raw_id, int train_id) {
   if (raw_id < 0 || raw_id >= kNumRawIds || train_id < 0 || train_id > 255)
-    throw Error(fmt::format("IdMap: cannot map raw id {} to train id {} (raw 0..65535, train 0..255)", raw_id, train_id));
+    throw Error(
+        fmt::format("IdMap: cannot map raw id {} to train id {} (raw 0..65535, train 0..255)", raw_id, train_id));
   lut_[raw_id] = static_cast<uint8_t>(train_id);
   known_[raw_id] = true;
 }
@@ -256,30 +256,29 @@ ClassMapping ClassMapping::cityscapes_to_camvid() {
   // Car 8, Pedestrian 9, Bicyclist 10 (docs/datasets.md).
   ClassMapping m;
   m.num_target_classes = 11;
-  m.target_of = {3,   // road
-                 4,   // sidewalk
-                 1,   // building
-                 1,   // wall
-                 7,   // fence
-                 2,   // pole
-                 6,   // traffic light
-                 6,   // traffic sign
-                 5,   // vegetation
-                 5,   // terrain
-                 0,   // sky
-                 9,   // person
-                 10,  // rider
-                 8,   // car
-                 8,   // truck
-                 8,   // bus
-                 8,   // train
-                 10,  // motorcycle
-                 10}; // bicycle
+  m.target_of = {3,    // road
+                 4,    // sidewalk
+                 1,    // building
+                 1,    // wall
+                 7,    // fence
+                 2,    // pole
+                 6,    // traffic light
+                 6,    // traffic sign
+                 5,    // vegetation
+                 5,    // terrain
+                 0,    // sky
+                 9,    // person
+                 10,   // rider
+                 8,    // car
+                 8,    // truck
+                 8,    // bus
+                 8,    // train
+                 10,   // motorcycle
+                 10};  // bicycle
   return m;
 }
 
-ClassMapping ClassMapping::from_yaml_file(const std::string& path, const LabelSpace& source,
-                                          const LabelSpace& target) {
+ClassMapping ClassMapping::from_yaml_file(const std::string& path, const LabelSpace& source, const LabelSpace& target) {
   const YAML::Node root = load_yaml_file(path, "class mapping");
   auto fail = [&](const std::string& entry, const std::string& why) {
     return Error(fmt::format("class mapping file '{}': {}: {}", path, entry, why));
@@ -290,9 +289,9 @@ ClassMapping ClassMapping::from_yaml_file(const std::string& path, const LabelSp
   if (root["num_target_classes"]) {
     int n = 0;
     if (!scalar_as_int(root["num_target_classes"], &n) || n != target.num_classes())
-      throw fail("num_target_classes", fmt::format("'{}' does not match the {} classes of target space '{}'",
-                                                   node_text(root["num_target_classes"]),
-                                                   target.num_classes(), target.name));
+      throw fail("num_target_classes",
+                 fmt::format("'{}' does not match the {} classes of target space '{}'",
+                             node_text(root["num_target_classes"]), target.num_classes(), target.name));
   }
   const YAML::Node map = root["map"];
   if (!map || !map.IsMap()) throw fail("map", "expected a map {<source class>: <target class>, ...}");
@@ -309,7 +308,8 @@ ClassMapping ClassMapping::from_yaml_file(const std::string& path, const LabelSp
     if (scalar_as_int(kv.second, &dst) && dst == -1) continue;  // explicitly dropped
     dst = resolve_class(kv.second, target);
     if (dst < 0)
-      throw fail(entry, fmt::format("no target class '{}' in '{}' (use -1 to drop)", node_text(kv.second), target.name));
+      throw fail(entry,
+                 fmt::format("no target class '{}' in '{}' (use -1 to drop)", node_text(kv.second), target.name));
     m.target_of[src] = dst;
   }
   return m;

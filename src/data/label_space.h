@@ -54,8 +54,7 @@ class IdMap {
   // raw: CV_8UC1 or CV_16UC1. Returns CV_8UC1 train ids. `unknown_pixels` (may be
   // null) receives the number of pixels whose id is not in the map; `unknown_ids`
   // (may be null) receives the distinct unknown ids seen.
-  cv::Mat apply(const cv::Mat& raw, int64_t* unknown_pixels = nullptr,
-                std::vector<int>* unknown_ids = nullptr) const;
+  cv::Mat apply(const cv::Mat& raw, int64_t* unknown_pixels = nullptr, std::vector<int>* unknown_ids = nullptr) const;
 
  private:
   std::vector<uint8_t> lut_;
@@ -71,8 +70,7 @@ struct ClassMapping {
   static ClassMapping identity(int n);
   static ClassMapping cityscapes_to_camvid();
   // YAML: {num_target_classes: N, map: {<source idx or name>: <target idx or name>, ...}}
-  static ClassMapping from_yaml_file(const std::string& path, const LabelSpace& source,
-                                     const LabelSpace& target);
+  static ClassMapping from_yaml_file(const std::string& path, const LabelSpace& source, const LabelSpace& target);
   cv::Mat apply_labels(const cv::Mat& labels) const;  // CV_8UC1; ignore stays ignore
 };
 

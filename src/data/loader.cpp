@@ -59,8 +59,7 @@ void write_label(const cv::Mat& label, int64_t* out) {
 
 }  // namespace
 
-torch::Tensor image_to_tensor(const cv::Mat& bgr, const std::array<double, 3>& mean,
-                              const std::array<double, 3>& std) {
+torch::Tensor image_to_tensor(const cv::Mat& bgr, const std::array<double, 3>& mean, const std::array<double, 3>& std) {
   torch::Tensor out = torch::empty({3, bgr.rows, bgr.cols}, torch::kFloat32);
   write_normalised_rgb(bgr, mean, std, out.data_ptr<float>());
   return out;
@@ -105,8 +104,8 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
     } else {
       // The extras ride along with the label as extra channels, so every geometric
       // step (nearest resize, crop, flip) treats them exactly like the label.
-      cv::Mat label = sample.label.empty() ? cv::Mat(sample.image.size(), CV_8UC1, cv::Scalar(kIgnoreIndex))
-                                           : sample.label;
+      cv::Mat label =
+          sample.label.empty() ? cv::Mat(sample.image.size(), CV_8UC1, cv::Scalar(kIgnoreIndex)) : sample.label;
       cv::Mat carrier;
       cv::merge(std::vector<cv::Mat>{label, sample.aux}, carrier);
       augment(sample.image, carrier, options.augment, rng);
@@ -122,12 +121,14 @@ Batch DataLoader::make_batch(const SegDataset& dataset, const LoaderOptions& opt
       batch.image = torch::empty({batch_size, 3, image_size.height, image_size.width}, torch::kFloat32);
       if (labelled) batch.label = torch::empty({batch_size, image_size.height, image_size.width}, torch::kInt64);
       if (!sample.aux.empty())
-        batch.aux = torch::empty({batch_size, sample.aux.channels(), image_size.height, image_size.width}, torch::kUInt8);
+        batch.aux =
+            torch::empty({batch_size, sample.aux.channels(), image_size.height, image_size.width}, torch::kUInt8);
     } else if (image_size.height != batch.image.size(2) || image_size.width != batch.image.size(3)) {
-      throw Error(fmt::format("{}: sample '{}' is {}x{} after augmentation but '{}' is {}x{}; set data.augment.crop "
-                              "or data.augment.resize so that a batch's samples share a size",
-                              dataset.description(), sample.stem, image_size.width, image_size.height,
-                              batch.stems.front(), batch.image.size(3), batch.image.size(2)));
+      throw Error(
+          fmt::format("{}: sample '{}' is {}x{} after augmentation but '{}' is {}x{}; set data.augment.crop "
+                      "or data.augment.resize so that a batch's samples share a size",
+                      dataset.description(), sample.stem, image_size.width, image_size.height, batch.stems.front(),
+                      batch.image.size(3), batch.image.size(2)));
     }
     write_normalised_rgb(sample.image, options.mean, options.std, batch.image[local].data_ptr<float>());
     if (labelled) {
@@ -205,7 +206,9 @@ void DataLoader::worker_loop() {
 
 Batch DataLoader::next() {
   const auto start = std::chrono::steady_clock::now();
-  auto add_wait = [&] { wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto add_wait = [&] {
+    wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   if (threads_.empty()) {
     // Synchronous: building the batch is the caller's wait.
     Batch batch = make_batch(*dataset_, options_, next_to_return_);

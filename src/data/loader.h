@@ -47,8 +47,7 @@ struct LoaderOptions {
 };
 
 // HWC uint8 BGR → (3, H, W) float32 normalised RGB.
-torch::Tensor image_to_tensor(const cv::Mat& bgr, const std::array<double, 3>& mean,
-                              const std::array<double, 3>& std);
+torch::Tensor image_to_tensor(const cv::Mat& bgr, const std::array<double, 3>& mean, const std::array<double, 3>& std);
 torch::Tensor label_to_tensor(const cv::Mat& label);  // (H, W) int64
 
 class DataLoader {

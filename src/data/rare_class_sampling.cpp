@@ -72,8 +72,10 @@ ClassStatistics class_statistics(const SegDataset& dataset, const std::string& c
   if (!cache.empty()) {
     std::error_code ec;
     fs::create_directories(fs::path(cache).parent_path(), ec);
-    const nlohmann::json j = {{"fingerprint", key}, {"dataset", dataset.description()},
-                              {"num_classes", stats.num_classes}, {"pixels", stats.pixels}};
+    const nlohmann::json j = {{"fingerprint", key},
+                              {"dataset", dataset.description()},
+                              {"num_classes", stats.num_classes},
+                              {"pixels", stats.pixels}};
     write_text_atomically(cache, j.dump() + "\n");
   }
   return stats;
@@ -96,8 +98,8 @@ RareClassSampler::RareClassSampler(const ClassStatistics& stats, double temperat
   for (int c = 0; c < stats.num_classes; ++c)
     if (!images_of_class_[c].empty() && f[c] > 0) total += probabilities_[c] = std::exp((1 - f[c]) / temperature - top);
   if (total == 0)
-    throw Error(fmt::format("rare-class sampling: no class covers {} pixels in any image (lower min_pixels)",
-                            min_pixels));
+    throw Error(
+        fmt::format("rare-class sampling: no class covers {} pixels in any image (lower min_pixels)", min_pixels));
   for (double& p : probabilities_) p /= total;
   class_distribution_ = std::discrete_distribution<int>::param_type(probabilities_.begin(), probabilities_.end());
 }

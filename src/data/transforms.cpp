@@ -41,8 +41,7 @@ bool crop_is_balanced(const cv::Mat& label_crop, double max_ratio) {
 cv::Mat crop_and_pad(const cv::Mat& m, cv::Rect roi, cv::Size size, const cv::Scalar& fill) {
   if (roi.size() == size) return roi.size() == m.size() ? m : m(roi).clone();
   cv::Mat out;
-  cv::copyMakeBorder(m(roi), out, 0, size.height - roi.height, 0, size.width - roi.width, cv::BORDER_CONSTANT,
-                     fill);
+  cv::copyMakeBorder(m(roi), out, 0, size.height - roi.height, 0, size.width - roi.width, cv::BORDER_CONSTANT, fill);
   return out;
 }
 
@@ -140,17 +139,24 @@ void random_hflip(cv::Mat& image, cv::Mat& label, double p, Rng& rng) {
 void colour_jitter(cv::Mat& image, double strength, double p, Rng& rng) {
   if (strength <= 0 || !chance(p, rng)) return;
   const double lo = std::max(0.0, 1 - strength), hi = 1 + strength;
-  const double brightness = uniform(lo, hi, rng), contrast = uniform(lo, hi, rng),
-               saturation = uniform(lo, hi, rng);
+  const double brightness = uniform(lo, hi, rng), contrast = uniform(lo, hi, rng), saturation = uniform(lo, hi, rng);
   const double hue_turns = uniform(-std::min(strength, 0.5), std::min(strength, 0.5), rng);
   std::array<int, 4> order{0, 1, 2, 3};
   std::shuffle(order.begin(), order.end(), rng);
   for (int step : order) {
     switch (step) {
-      case 0: adjust_brightness(image, brightness); break;
-      case 1: adjust_contrast(image, contrast); break;
-      case 2: adjust_saturation(image, saturation); break;
-      default: adjust_hue(image, hue_turns); break;
+      case 0:
+        adjust_brightness(image, brightness);
+        break;
+      case 1:
+        adjust_contrast(image, contrast);
+        break;
+      case 2:
+        adjust_saturation(image, saturation);
+        break;
+      default:
+        adjust_hue(image, hue_turns);
+        break;
     }
   }
 }

@@ -20,8 +20,8 @@ constexpr int64_t kFormatVersion = 1;
 at::Generator cpu_generator() { return at::detail::getDefaultCPUGenerator(); }
 }  // namespace
 
-void save_checkpoint(const std::string& path, const CheckpointInfo& info, SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
-                     const TrainingMethod& method) {
+void save_checkpoint(const std::string& path, const CheckpointInfo& info, SegmentationModelImpl& model,
+                     const torch::optim::Optimizer& optimizer, const TrainingMethod& method) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive, method_archive;
   archive.write("format_version", torch::tensor(kFormatVersion));
   archive.write("iteration", torch::tensor(info.iteration));
@@ -67,9 +67,8 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
 }
 }  // namespace
 
-CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name,
-                               SegmentationModelImpl& model, torch::optim::Optimizer& optimizer,
-                               TrainingMethod& method) {
+CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name, SegmentationModelImpl& model,
+                               torch::optim::Optimizer& optimizer, TrainingMethod& method) {
   auto archive = open_archive(path);
   CheckpointInfo info;
   try {

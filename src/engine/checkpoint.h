@@ -18,13 +18,12 @@ struct CheckpointInfo {
   std::string model_name;
 };
 
-void save_checkpoint(const std::string& path, const CheckpointInfo& info, SegmentationModelImpl& model, const torch::optim::Optimizer& optimizer,
-                     const TrainingMethod& method);
+void save_checkpoint(const std::string& path, const CheckpointInfo& info, SegmentationModelImpl& model,
+                     const torch::optim::Optimizer& optimizer, const TrainingMethod& method);
 
 // Restores everything saved above. Throws Error naming the file when it is not a
 // readable checkpoint or was written for another model.
-CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name,
-                               SegmentationModelImpl& model, torch::optim::Optimizer& optimizer,
-                               TrainingMethod& method);
+CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name, SegmentationModelImpl& model,
+                               torch::optim::Optimizer& optimizer, TrainingMethod& method);
 
 }  // namespace segtransfer

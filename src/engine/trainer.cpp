@@ -56,13 +56,13 @@ double best_miou_up_to(const fs::path& best_json, int64_t iteration) {
 }  // namespace
 
 std::string dry_run(const RunConfig& cfg) {
-  std::string out = fmt::format("config OK: method {}, model {} ({} classes), {} iterations of batch {}\n",
-                                cfg.method, cfg.model.name, cfg.model.num_classes, cfg.train.iterations,
-                                cfg.train.batch_size);
+  std::string out = fmt::format("config OK: method {}, model {} ({} classes), {} iterations of batch {}\n", cfg.method,
+                                cfg.model.name, cfg.model.num_classes, cfg.train.iterations, cfg.train.batch_size);
   const MethodEntry& method = method_entry(cfg.method);
   method.check_options(cfg);
   model_info(cfg.model.name);  // throws for an unknown model name
-  for (auto [role, spec] : {std::pair{"source", &cfg.data.source}, {"target", &cfg.data.target}, {"val", &cfg.data.val}}) {
+  for (auto [role, spec] :
+       {std::pair{"source", &cfg.data.source}, {"target", &cfg.data.target}, {"val", &cfg.data.val}}) {
     if (spec->empty()) continue;
     auto ds = open_dataset(*spec);
     out += fmt::format("data.{}: {} ({} images, {})\n", role, ds->description(), ds->size(),
@@ -78,10 +78,12 @@ std::string dry_run(const RunConfig& cfg) {
   std::vector<std::pair<std::string, std::string>> inputs{{"model.init", cfg.model.init}};
   if (method.reads_prediction_store) inputs.emplace_back("store.path", cfg.store.path);
   for (const auto& key : method.input_keys) inputs.emplace_back(key, config_value<std::string>(cfg.tree, key));
-  if (cfg.teacher.type == "torchscript" || cfg.teacher.type == "folder") inputs.emplace_back("teacher.path", cfg.teacher.path);
+  if (cfg.teacher.type == "torchscript" || cfg.teacher.type == "folder")
+    inputs.emplace_back("teacher.path", cfg.teacher.path);
   for (const auto& [key, path] : inputs) {
     if (path.empty()) continue;
-    out += fmt::format("{}: {} ({})\n", key, path, fs::exists(path) ? "found" : "not there yet: an earlier step writes it");
+    out += fmt::format("{}: {} ({})\n", key, path,
+                       fs::exists(path) ? "found" : "not there yet: an earlier step writes it");
   }
   return out;
 }
@@ -105,12 +107,12 @@ void throw_if_out_of_memory(const c10::Error& e, const RunConfig& cfg, int64_t i
   std::smatch m;
   if (std::regex_search(message, m, std::regex(R"(allocate (\d+) bytes)")))
     needed = fmt::format(" (one allocation of {:.0f} MiB failed)", std::stod(m[1]) / (1024.0 * 1024.0));
-  throw Error(fmt::format("out of {} memory at iteration {}{} with train.batch_size {} and data.augment.crop {}x{}: "
-                          "reduce either; {}",
-                          cpu ? "CPU" : "GPU", iteration, needed, cfg.train.batch_size, cfg.data.augment.crop[0],
-                          cfg.data.augment.crop[1], kept_checkpoint(checkpointed)));
+  throw Error(
+      fmt::format("out of {} memory at iteration {}{} with train.batch_size {} and data.augment.crop {}x{}: "
+                  "reduce either; {}",
+                  cpu ? "CPU" : "GPU", iteration, needed, cfg.train.batch_size, cfg.data.augment.crop[0],
+                  cfg.data.augment.crop[1], kept_checkpoint(checkpointed)));
 }
-
 
 // One training run, phase by phase: set-up (output folder, device, model, method,
 // resume), the loop (step, log window, checkpoint, periodic evaluation), and the
@@ -266,9 +268,8 @@ void TrainingRun::start_or_resume() {
 // What a time budget counts: wall seconds, or the process's CPU seconds per intra-op
 // thread (train.time_budget_clock: cpu), which other work on the machine does not eat into.
 double TrainingRun::clock_now() const {
-  return cfg_.train.time_budget_clock == "cpu"
-             ? process_cpu_seconds() / threads_
-             : std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  return cfg_.train.time_budget_clock == "cpu" ? process_cpu_seconds() / threads_
+                                               : std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
 double TrainingRun::progress_of(int64_t iteration) const {
@@ -299,8 +300,12 @@ StepStats TrainingRun::step(int64_t iteration, double progress) {
 void TrainingRun::log_window(int64_t iteration, double lr, double progress) {
   const double window = std::chrono::duration<double>(Clock::now() - window_start_).count();
   const double its = window_iters_ / std::max(window, 1e-9);
-  nlohmann::json line{{"iter", iteration}, {"lr", lr}, {"it_per_s", its}, {"progress", progress},
-                      {"data_wait_share", window_wait_ / std::max(window, 1e-9)}, {"elapsed_s", spent()},
+  nlohmann::json line{{"iter", iteration},
+                      {"lr", lr},
+                      {"it_per_s", its},
+                      {"progress", progress},
+                      {"data_wait_share", window_wait_ / std::max(window, 1e-9)},
+                      {"elapsed_s", spent()},
                       {"peak_rss_mib", peak_resident_mib()}};
   std::string scalars;
   for (const auto& [k, v] : window_sums_) {
@@ -354,7 +359,8 @@ void TrainingRun::keep_if_best(const EvalResult& result, int64_t iteration) {
   evaluated.to(torch::kCPU);
   save_state_dict(evaluated, (out_dir_ / "best_model.pt").string());
   evaluated.to(device_);
-  write_text_atomically(out_dir_ / "best.json", nlohmann::json{{"iter", iteration}, {"miou", result.miou}}.dump() + "\n");
+  write_text_atomically(out_dir_ / "best.json",
+                        nlohmann::json{{"iter", iteration}, {"miou", result.miou}}.dump() + "\n");
 }
 
 TrainResult TrainingRun::run() {

@@ -10,16 +10,16 @@
 namespace segtransfer {
 
 struct TrainOptions {
-  bool resume = false;          // continue from <output>/checkpoint.pt
-  int64_t stop_at = -1;         // stop (with a checkpoint) after this iteration; -1 = run to the end
-  std::string resume_from;      // continue from this checkpoint.pt instead (mmsegmentation's --resume-from)
+  bool resume = false;      // continue from <output>/checkpoint.pt
+  int64_t stop_at = -1;     // stop (with a checkpoint) after this iteration; -1 = run to the end
+  std::string resume_from;  // continue from this checkpoint.pt instead (mmsegmentation's --resume-from)
 };
 
 struct TrainResult {
-  int64_t iterations = 0;  // completed
-  double seconds = 0;      // training-loop seconds of the whole run (over resumes), evaluation excluded
+  int64_t iterations = 0;          // completed
+  double seconds = 0;              // training-loop seconds of the whole run (over resumes), evaluation excluded
   std::optional<EvalResult> eval;  // final evaluation on data.val, if any
-  std::string weights;     // <output>/model.pt (PyTorch state_dict archive), written at the end
+  std::string weights;             // <output>/model.pt (PyTorch state_dict archive), written at the end
 };
 
 // Output folder: config.yaml (effective config), checkpoint.pt (latest, atomic),

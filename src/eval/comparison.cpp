@@ -66,9 +66,10 @@ RunSummary read_run_summary(const std::string& dir) {
   const bool is_file = fs::is_regular_file(dir);
   const fs::path metrics = is_file ? fs::path(dir) : fs::path(dir) / "metrics.json";
   if (!fs::exists(metrics))
-    throw Error(fmt::format("{} has no metrics.json: not a finished run with data.val (run `segtransfer eval --run "
-                            "{} --json {}/metrics.json`)",
-                            dir, dir, dir));
+    throw Error(
+        fmt::format("{} has no metrics.json: not a finished run with data.val (run `segtransfer eval --run "
+                    "{} --json {}/metrics.json`)",
+                    dir, dir, dir));
   s.eval = eval_result_from_json(read_text_file(metrics), metrics.string());
   if (is_file) return s;
   std::ifstream log(fs::path(dir) / "metrics.jsonl");
@@ -92,14 +93,15 @@ std::string format_markdown_comparison(const std::vector<ComparisonRow>& rows) {
     for (const auto& run : row.runs) {
       if (!first) first = &run;
       if (run.eval.names != first->eval.names || run.eval.classes != first->eval.classes)
-        throw Error(fmt::format("{} scores other classes than {} (label space or --protocol differ)", run.dir,
-                                first->dir));
+        throw Error(
+            fmt::format("{} scores other classes than {} (label space or --protocol differ)", run.dir, first->dir));
     }
   }
   if (!first) return "";
   const EvalResult& layout = first->eval;
 
-  std::string out = fmt::format("| method | runs | mIoU{} | train min | iterations | peak MiB |", layout.classes.size());
+  std::string out =
+      fmt::format("| method | runs | mIoU{} | train min | iterations | peak MiB |", layout.classes.size());
   for (int c : layout.classes) out += " " + layout.names[c] + " |";
   out += "\n|---|---:|---:|---:|---:|---:|";
   for (size_t i = 0; i < layout.classes.size(); ++i) out += "---:|";

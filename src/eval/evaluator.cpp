@@ -18,10 +18,8 @@ namespace {
 namespace F = torch::nn::functional;
 
 torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w) {
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
+  return F::interpolate(
+      x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
 }
 
 // mmseg's slide_inference: overlapping crops, logits summed and divided by how many
@@ -30,9 +28,10 @@ torch::Tensor slide_logits(SegmentationModelImpl& model, const torch::Tensor& im
   const int64_t crop_w = spec.crop[0], crop_h = spec.crop[1];
   const int64_t stride_w = spec.stride[0], stride_h = spec.stride[1];
   if (crop_w < 1 || crop_h < 1 || stride_w < 1 || stride_h < 1)
-    throw Error(fmt::format("config keys 'eval.crop' and 'eval.stride' must be positive for slide mode, got "
-                            "crop [{}, {}] and stride [{}, {}]",
-                            crop_w, crop_h, stride_w, stride_h));
+    throw Error(
+        fmt::format("config keys 'eval.crop' and 'eval.stride' must be positive for slide mode, got "
+                    "crop [{}, {}] and stride [{}, {}]",
+                    crop_w, crop_h, stride_w, stride_h));
   const int64_t n = image.size(0), h = image.size(2), w = image.size(3);
   const int64_t h_grids = std::max<int64_t>(h - crop_h + stride_h - 1, 0) / stride_h + 1;
   const int64_t w_grids = std::max<int64_t>(w - crop_w + stride_w - 1, 0) / stride_w + 1;
@@ -78,9 +77,10 @@ class EvalModeGuard {
 ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& space, const EvalSpec& spec) {
   if (spec.mapping.empty()) {
     if (model.num_classes() != space.num_classes())
-      throw Error(fmt::format("cannot score a {}-class model in label space '{}' of {} classes: set eval.mapping "
-                              "(cityscapes_to_camvid or a YAML file)",
-                              model.num_classes(), space.name, space.num_classes()));
+      throw Error(
+          fmt::format("cannot score a {}-class model in label space '{}' of {} classes: set eval.mapping "
+                      "(cityscapes_to_camvid or a YAML file)",
+                      model.num_classes(), space.name, space.num_classes()));
     return [](const torch::Tensor& logits) { return logits.argmax(1); };
   }
   auto mapping = std::make_shared<ClassMapping>(
@@ -90,7 +90,8 @@ ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& sp
 
 torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec) {
   if (image.dim() != 4 || image.size(1) != 3)
-    throw Error(fmt::format("infer_logits: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
+    throw Error(
+        fmt::format("infer_logits: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
   const int64_t h = image.size(2), w = image.size(3);
   const bool resize = spec.resize[0] != 0 || spec.resize[1] != 0;
   if (resize && (spec.resize[0] < 1 || spec.resize[1] < 1))
@@ -110,11 +111,10 @@ torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& im
   return logits;
 }
 
-EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
-                    const DataSpec& data, torch::Device device, const ProgressFn& progress) {
+EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec, const DataSpec& data,
+                    torch::Device device, const ProgressFn& progress) {
   const LabelSpace& space = dataset.label_space();
-  if (!dataset.has_labels())
-    throw Error(fmt::format("cannot evaluate on {}: it has no labels", dataset.description()));
+  if (!dataset.has_labels()) throw Error(fmt::format("cannot evaluate on {}: it has no labels", dataset.description()));
   const ClassMapFn class_map = class_map_of(model, space, spec);
   // Check the protocol before spending time on inference.
   protocol_classes(space, spec.protocol);
@@ -140,8 +140,8 @@ EvalResult score_predictions(const SegDataset& dataset, const EvalSpec& spec, co
   for (size_t i = 0; i < total; ++i) {
     const Sample sample = dataset.read(i);
     if (sample.label.empty())
-      throw Error(fmt::format("cannot evaluate on {}: image {} has no label", dataset.description(),
-                              dataset.files()[i].image));
+      throw Error(
+          fmt::format("cannot evaluate on {}: image {} has no label", dataset.description(), dataset.files()[i].image));
     const torch::Tensor pred = predict(sample, i);
     cm.add(pred, label_to_tensor(sample.label).to(pred.device()));
     if (progress) progress(i + 1, total);

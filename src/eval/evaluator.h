@@ -24,8 +24,8 @@ ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& sp
 
 // Runs the model (in eval mode, no grad) over every labelled image of `dataset`,
 // on `device`. Scored on spec.protocol.
-EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec,
-                    const DataSpec& data, torch::Device device, const ProgressFn& progress = {});
+EvalResult evaluate(SegmentationModelImpl& model, const SegDataset& dataset, const EvalSpec& spec, const DataSpec& data,
+                    torch::Device device, const ProgressFn& progress = {});
 
 // The labelled images of `dataset` (up to spec.max_images) scored on spec.protocol:
 // `predict` gives each image's (H, W) integer class map at the image's size.

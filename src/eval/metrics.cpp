@@ -17,9 +17,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool is_integer_tensor(const torch::Tensor& t) {
-  return at::isIntegralType(t.scalar_type(), /*includeBool=*/false);
-}
+bool is_integer_tensor(const torch::Tensor& t) { return at::isIntegralType(t.scalar_type(), /*includeBool=*/false); }
 
 // "16.3" for an IoU of 0.163; "n/a" for a class absent from labels and predictions.
 std::string percent(double value) { return std::isnan(value) ? "n/a" : fmt::format("{:.1f}", 100.0 * value); }
@@ -66,8 +64,7 @@ void ConfusionMatrix::add(const torch::Tensor& pred, const torch::Tensor& target
 }
 
 void ConfusionMatrix::merge(const ConfusionMatrix& other) {
-  if (other.n_ != n_)
-    throw Error(fmt::format("ConfusionMatrix::merge: cannot merge {} classes into {}", other.n_, n_));
+  if (other.n_ != n_) throw Error(fmt::format("ConfusionMatrix::merge: cannot merge {} classes into {}", other.n_, n_));
   std::transform(counts_.begin(), counts_.end(), other.counts_.begin(), counts_.begin(), std::plus<>());
   std::transform(out_of_range_.begin(), out_of_range_.end(), other.out_of_range_.begin(), out_of_range_.begin(),
                  std::plus<>());
@@ -117,8 +114,8 @@ double ConfusionMatrix::mean_iou(const std::vector<int>& classes) const {
 
 EvalResult summarise(const ConfusionMatrix& cm, const LabelSpace& space, const std::string& protocol) {
   if (cm.num_classes() != space.num_classes())
-    throw Error(fmt::format("summarise: confusion matrix has {} classes but label space '{}' has {}",
-                            cm.num_classes(), space.name, space.num_classes()));
+    throw Error(fmt::format("summarise: confusion matrix has {} classes but label space '{}' has {}", cm.num_classes(),
+                            space.name, space.num_classes()));
   EvalResult r;
   r.protocol = protocol.empty() ? "all" : protocol;
   r.classes = protocol_classes(space, protocol);

@@ -34,10 +34,10 @@ class ConfusionMatrix {
 };
 
 struct EvalResult {
-  std::string protocol;          // "19", "16", "13" or "all"
-  std::vector<int> classes;      // scored class indices
+  std::string protocol;            // "19", "16", "13" or "all"
+  std::vector<int> classes;        // scored class indices
   std::vector<std::string> names;  // of all classes in the space
-  std::vector<double> iou;       // per class of the space (NaN if absent)
+  std::vector<double> iou;         // per class of the space (NaN if absent)
   double miou = 0, pixel_accuracy = 0;
   int64_t images = 0;
   double seconds = 0;

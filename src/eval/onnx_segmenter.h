@@ -17,11 +17,11 @@ struct OnnxSidecar {
   std::string architecture;
   LabelSpace labels;
   std::array<double, 3> mean{}, std{};  // RGB, pixel values 0..255: input = (pixel - mean) / std
-  cv::Size input_size;                 // (w, h) the graph takes
+  cv::Size input_size;                  // (w, h) the graph takes
   int64_t opset = 0;
   std::string onnx_file, checkpoint_file;  // names relative to the sidecar's folder
 
-  void write(const std::string& path) const;  // atomically
+  void write(const std::string& path) const;         // atomically
   static OnnxSidecar read(const std::string& path);  // Error naming the file and the key on bad input
 };
 

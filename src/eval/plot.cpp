@@ -26,14 +26,16 @@ std::vector<double> ticks(double lo, double hi, int target = 6) {
       break;
     }
   std::vector<double> out;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push_back(std::abs(v) < 1e-12 ? 0 : v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push_back(std::abs(v) < 1e-12 ? 0 : v);
   return out;
 }
 
-std::string tick_text(double v) { return std::abs(v - std::round(v)) < 1e-9 ? fmt::format("{:.0f}", v) : fmt::format("{:g}", v); }
+std::string tick_text(double v) {
+  return std::abs(v - std::round(v)) < 1e-9 ? fmt::format("{:.0f}", v) : fmt::format("{:g}", v);
+}
 
-void text(cv::Mat& img, const std::string& s, cv::Point at, double scale, const cv::Scalar& colour,
-          int thickness = 1) {
+void text(cv::Mat& img, const std::string& s, cv::Point at, double scale, const cv::Scalar& colour, int thickness = 1) {
   cv::putText(img, s, at, kFont, scale, colour, thickness, cv::LINE_AA);
 }
 
@@ -46,9 +48,9 @@ cv::Size text_size(const std::string& s, double scale, int thickness = 1) {
 
 cv::Scalar series_colour(size_t index) {
   // Tableau's ten colours, BGR.
-  static const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},
-                                        {189, 103, 148}, {75, 86, 140}, {194, 119, 227}, {127, 127, 127},
-                                        {34, 189, 188}, {207, 190, 23}};
+  static const cv::Scalar kColours[] = {{180, 119, 31},  {14, 127, 255}, {44, 160, 44},   {40, 39, 214},
+                                        {189, 103, 148}, {75, 86, 140},  {194, 119, 227}, {127, 127, 127},
+                                        {34, 189, 188},  {207, 190, 23}};
   return kColours[index % 10];
 }
 
@@ -154,7 +156,8 @@ cv::Mat draw_bar_chart(const std::vector<std::string>& categories, const std::ve
     for (size_t k = 0; k < series.size(); ++k) {
       const double v = series[k].values[c];
       if (!std::isfinite(v)) continue;
-      const int x0 = static_cast<int>(left + k * bar), x1 = std::max(x0 + 1, static_cast<int>(left + (k + 1) * bar) - 1);
+      const int x0 = static_cast<int>(left + k * bar),
+                x1 = std::max(x0 + 1, static_cast<int>(left + (k + 1) * bar) - 1);
       cv::rectangle(img, cv::Point(x0, py(v)), cv::Point(x1, py(0)), series_colour(k), cv::FILLED);
       const std::string s = fmt::format("{:.0f}", v);
       if (bar >= 14) text(img, s, {(x0 + x1) / 2 - text_size(s, 0.35).width / 2, py(v) - 4}, 0.35, kInk);

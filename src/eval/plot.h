@@ -16,8 +16,8 @@ struct PlotSeries {
 struct PlotOptions {
   std::string title, x_label, y_label;
   cv::Size size{900, 560};
-  bool markers = true;    // a dot per point (off for dense curves such as losses)
-  int legend_width = 0;   // > 0: the legend goes in a column this wide right of the plot (many series)
+  bool markers = true;   // a dot per point (off for dense curves such as losses)
+  int legend_width = 0;  // > 0: the legend goes in a column this wide right of the plot (many series)
 };
 
 // BGR image of the series as lines with markers (and spread bars), axes with

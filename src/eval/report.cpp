@@ -49,11 +49,20 @@ std::string escape_html(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -83,8 +92,8 @@ std::vector<nlohmann::json> read_json_lines(const fs::path& path) {
 }
 
 // The keys of a training line that are not the method's scalars.
-const std::set<std::string> kBookkeeping = {"iter", "lr", "it_per_s", "progress", "data_wait_share", "elapsed_s",
-                                            "peak_rss_mib", "eval"};
+const std::set<std::string> kBookkeeping = {"iter",      "lr",           "it_per_s", "progress", "data_wait_share",
+                                            "elapsed_s", "peak_rss_mib", "eval"};
 
 struct Curves {
   std::map<std::string, PlotSeries> scalars;  // loss terms and method diagnostics, by name
@@ -190,11 +199,13 @@ std::string iou_section(const fs::path& run, const ReportOptions& options) {
   for (int c : r.classes) {
     table += fmt::format("<tr><td>{}</td><td>{}</td>", escape_html(r.names[c]), cell(r.iou[c], "{:.1f}"));
     if (with_baseline)
-      table += fmt::format("<td>{}</td><td>{}</td>", cell(base.iou[c], "{:.1f}"), cell(r.iou[c] - base.iou[c], "{:+.1f}"));
+      table +=
+          fmt::format("<td>{}</td><td>{}</td>", cell(base.iou[c], "{:.1f}"), cell(r.iou[c] - base.iou[c], "{:+.1f}"));
     table += "</tr>\n";
   }
   table += fmt::format("<tr class=\"total\"><td>mIoU</td><td>{:.1f}</td>", 100 * r.miou);
-  if (with_baseline) table += fmt::format("<td>{:.1f}</td><td>{:+.1f}</td>", 100 * base.miou, 100 * (r.miou - base.miou));
+  if (with_baseline)
+    table += fmt::format("<td>{:.1f}</td><td>{:+.1f}</td>", 100 * base.miou, 100 * (r.miou - base.miou));
   table += "</tr></table>";
   const std::string title = fmt::format("per-class IoU on {} val images (protocol {})", r.images, r.protocol);
   const cv::Mat chart = draw_bar_chart(names, bars, {title, "", "IoU (%)", {1100, 480}});
@@ -247,7 +258,8 @@ std::string pseudo_label_section(const fs::path& run) {
 
 std::string qualitative_section(const fs::path& run) {
   const cv::Mat grid = cv::imread((run / "qualitative.png").string(), cv::IMREAD_COLOR);
-  if (grid.empty()) return section("Predictions", missing("No qualitative.png (written at the end of a run with a validation set)."));
+  if (grid.empty())
+    return section("Predictions", missing("No qualitative.png (written at the end of a run with a validation set)."));
   return section("Predictions", "<p>First validation images: image | prediction | ground truth</p>" +
                                     image_tag(grid, "qualitative grid"));
 }
@@ -279,10 +291,11 @@ td:first-child, th:first-child { text-align: left; } tr.total { font-weight: bol
 .missing { color: #a33; } pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 85%; }
 </style></head><body>
 )";
-  html += fmt::format("<h1>Run {}</h1>\n<p>{} iterations, {} of training ({:.2f} it/s at the end), peak memory {:.0f} MiB. "
-                      "Report written {}.</p>\n",
-                      escape_html(run.string()), curves.iterations, format_duration(curves.seconds),
-                      curves.last_it_per_s, curves.peak_rss_mib, today());
+  html += fmt::format(
+      "<h1>Run {}</h1>\n<p>{} iterations, {} of training ({:.2f} it/s at the end), peak memory {:.0f} MiB. "
+      "Report written {}.</p>\n",
+      escape_html(run.string()), curves.iterations, format_duration(curves.seconds), curves.last_it_per_s,
+      curves.peak_rss_mib, today());
   html += curves_section(curves);
   html += iou_section(run, options);
   html += pseudo_label_section(run);

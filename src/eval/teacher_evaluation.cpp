@@ -44,8 +44,8 @@ EvalResult evaluate_store(const PredictionStore& store, const SegDataset& datase
       [&](const Sample& sample, size_t i) -> torch::Tensor {
         const std::string& stem = dataset.files()[i].stem;
         if (!store.has_valid_entry(stem))
-          throw Error(fmt::format("no stored answer for image {} in the store (run segtransfer query on this split)",
-                                  stem));
+          throw Error(
+              fmt::format("no stored answer for image {} in the store (run segtransfer query on this split)", stem));
         cv::Mat top1;
         cv::extractChannel(store.read(stem).classes, top1, 0);
         if (top1.size() != sample.label.size()) cv::resize(top1, top1, sample.label.size(), 0, 0, cv::INTER_NEAREST);

@@ -53,8 +53,7 @@ std::vector<std::pair<std::string, torch::Tensor>> named(torch::nn::Module& modu
 // T² · KL(target ‖ student at T) over every pixel of (B, C, H, W) logits.
 torch::Tensor kl_to(const torch::Tensor& logits, const torch::Tensor& target_logits, double temperature) {
   const auto target = F::softmax(target_logits.detach() / temperature, F::SoftmaxFuncOptions(1));
-  const auto all = torch::ones({logits.size(0), logits.size(2), logits.size(3)},
-                               logits.options().dtype(torch::kBool));
+  const auto all = torch::ones({logits.size(0), logits.size(2), logits.size(3)}, logits.options().dtype(torch::kBool));
   return soft_distillation_loss(logits, target, all, temperature);
 }
 }  // namespace
@@ -83,8 +82,7 @@ void Clda::teach_non_salient(const torch::Tensor& images, int64_t iteration, Ste
                                  "KL(student || teacher)");
   backward(loss, teacher_sync_.get(), /*last=*/true);
   const auto masks = teacher_saliency_.non_salient_masks(options_.nonsalient_quantile);
-  masked_sgd_step(teacher_->parameters(), masks,
-                  teacher_optimizer_->param_groups()[0].options().get_lr());
+  masked_sgd_step(teacher_->parameters(), masks, teacher_optimizer_->param_groups()[0].options().get_lr());
   stats["teacher_from_student_kl"] = loss.item<double>();
 }
 
@@ -128,7 +126,8 @@ StepStats Clda::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   uda_.update_teacher(step.iteration);
 
   stats["student_from_teacher_kl"] = distill.item<double>();
-  stats["loss"] = stats["source_loss"] + stats["mixed_loss"] + options_.distill_weight * stats["student_from_teacher_kl"];
+  stats["loss"] =
+      stats["source_loss"] + stats["mixed_loss"] + options_.distill_weight * stats["student_from_teacher_kl"];
   double teacher_rate = 0, student_rate = 0;
   const auto tr = teacher_saliency_.saliency_rates(options_.saliency_epsilon);
   const auto sr = student_saliency_.saliency_rates(options_.saliency_epsilon);
@@ -142,7 +141,8 @@ StepStats Clda::train_step(const TrainStep& step, torch::optim::Optimizer& optim
 void Clda::write_saliency_rates() const {
   const std::filesystem::path dir(config().output);
   nlohmann::json j;
-  PlotSeries teacher{"teacher " + options_.teacher_model, {}, {}, {}}, student{"student " + config().model.name, {}, {}, {}};
+  PlotSeries teacher{"teacher " + options_.teacher_model, {}, {}, {}},
+      student{"student " + config().model.name, {}, {}, {}};
   for (const auto& [name, r] : teacher_saliency_.saliency_rates(options_.saliency_epsilon)) {
     j["teacher"][name] = r;
     teacher.x.push_back(static_cast<double>(teacher.x.size()));

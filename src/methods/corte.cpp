@@ -87,11 +87,13 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
 
   // The baselines fix the parts that define them; the rest of `corte:` applies.
   if (config.method == "plain_distill") {  // argmax labels on every pixel, weak view only
-    o.pseudo_labels = PseudoLabelKind::kArgmax, o.soft_until = 0, o.refine = false, o.mix = false, o.strong_augment = false;
+    o.pseudo_labels = PseudoLabelKind::kArgmax, o.soft_until = 0, o.refine = false, o.mix = false,
+    o.strong_augment = false;
   } else if (config.method == "soft_distill") {  // KL to the black box's probabilities, weak view only
     o.soft_until = 1, o.refine = false, o.mix = false, o.strong_augment = false;
   } else if (config.method == "threshold_distill") {  // one absolute threshold (DAFormer's 0.968), no refinement
-    o.pseudo_labels = PseudoLabelKind::kAbsolute, o.thresholds = ThresholdScope::kFixed, o.soft_until = 0, o.refine = false;
+    o.pseudo_labels = PseudoLabelKind::kAbsolute, o.thresholds = ThresholdScope::kFixed, o.soft_until = 0,
+    o.refine = false;
   }
   if (o.temperature <= 0) throw Error("corte.temperature must be > 0");
   if (o.class_balance < 0 || o.class_balance > 1) throw Error("corte.class_balance must be in [0, 1] (0 = off)");
@@ -273,7 +275,8 @@ std::vector<Corte::View> Corte::training_views(const torch::Tensor& images, cons
 // the views' losses summed.
 torch::Tensor Corte::student_loss(const std::vector<View>& views, std::mt19937_64& rng) {
   std::vector<torch::Tensor> inputs;
-  for (const auto& v : views) inputs.push_back(opt_.strong_augment ? strong_augment(v.images, opt_.strong, rng) : v.images);
+  for (const auto& v : views)
+    inputs.push_back(opt_.strong_augment ? strong_augment(v.images, opt_.strong, rng) : v.images);
   const auto logits = student().forward(inputs.size() == 1 ? inputs.front() : torch::cat(inputs));
   const int64_t b = views.front().images.size(0);
   torch::Tensor loss = torch::zeros({}, logits.options());
@@ -298,9 +301,7 @@ void Corte::record_kept(const torch::Tensor& taught, const Batch& batch, StepSta
 torch::Tensor Corte::view_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                                const torch::Tensor& soft_target, const torch::Tensor& valid) const {
   // corte.class_balance: each pixel weighted by its class's weight (1 everywhere when off).
-  auto class_weight = [&](const torch::Tensor& l) {
-    return class_weights_.index({l.clamp(0, num_classes_ - 1)});
-  };
+  auto class_weight = [&](const torch::Tensor& l) { return class_weights_.index({l.clamp(0, num_classes_ - 1)}); };
   if (soft_target.defined()) {  // the soft phase: KL to the black box's distribution, judged by its top-1
     const auto weight = opt_.class_balance > 0 ? valid.to(torch::kFloat32) * class_weight(soft_target.argmax(1))
                                                : valid.to(torch::kFloat32);

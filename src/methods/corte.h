@@ -51,7 +51,7 @@ class Corte : public TrainingMethod {
 
  private:
   struct Refinement {
-    torch::Tensor labels;  // refined pseudo-labels (B, H, W)
+    torch::Tensor labels;             // refined pseudo-labels (B, H, W)
     double replaced = 0, filled = 0;  // shares of the pixels
   };
   // A view the student trains on: images and what its loss compares against.
@@ -66,8 +66,8 @@ class Corte : public TrainingMethod {
   // The loss of one view: hard pseudo-labels (CE), or with soft_target the soft KL.
   torch::Tensor view_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& soft_target,
                           const torch::Tensor& valid) const;
-  Refinement refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
-                    double progress, StepStats& stats);
+  Refinement refine(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers, double progress,
+                    StepStats& stats);
   void write_diagnostics(int64_t iteration, const Batch& batch, const torch::Tensor& black_box_labels,
                          const torch::Tensor& labels);
 
@@ -75,7 +75,7 @@ class Corte : public TrainingMethod {
   Confidence confidence_kind_ = Confidence::kRelative;
   std::shared_ptr<SegDataset> target_dataset_;
   DataLoader* target_ = nullptr;
-  torch::Tensor thresholds_;  // (C) on the device
+  torch::Tensor thresholds_;     // (C) on the device
   torch::Tensor class_weights_;  // (C) on the device: corte.class_balance
   std::unique_ptr<EmaModel> ema_;
   // Running class-wise mean of the EMA's relative confidence (its τ^ema_c), and of

@@ -19,8 +19,7 @@ namespace segtransfer {
 // its own terms on the same forward passes.
 class UdaStep {
  public:
-  UdaStep(const RunConfig& config, SegmentationModelImpl& network, const std::string& model_name,
-          torch::Device device);
+  UdaStep(const RunConfig& config, SegmentationModelImpl& network, const std::string& model_name, torch::Device device);
 
   struct SourcePass {
     torch::Tensor images, labels;  // on the device
@@ -32,8 +31,8 @@ class UdaStep {
   struct TargetPass {
     PseudoLabels pseudo;  // the EMA teacher's, on the unmixed target images
     MixedBatch mixed;
-    SegOutput out;        // the network on the mixed images
-    torch::Tensor loss;   // pseudo-label-weighted cross-entropy
+    SegOutput out;       // the network on the mixed images
+    torch::Tensor loss;  // pseudo-label-weighted cross-entropy
   };
   // `truth` (may be undefined): the target's ground truth, for the logged
   // pseudo-label accuracy only.

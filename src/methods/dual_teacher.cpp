@@ -38,16 +38,15 @@ torch::Tensor DualTeacher::distillation(const torch::Tensor& images, const SegOu
     torch::NoGradGuard no_grad;
     teacher = frozen_->forward_upsampled(images);
   }
-  torch::Tensor loss =
-      checked_loss(feature_distillation_loss(adapter_->forward(out.features), teacher.features), iteration,
-                   domain + " feature distillation");
+  torch::Tensor loss = checked_loss(feature_distillation_loss(adapter_->forward(out.features), teacher.features),
+                                    iteration, domain + " feature distillation");
   stats[domain + "_feature_loss"] = loss.item<double>();
   loss = options_.feature_weight * loss;
   if (options_.kl_weight > 0) {
     namespace F = torch::nn::functional;
     const auto target = F::softmax(teacher.logits / options_.temperature, F::SoftmaxFuncOptions(1));
-    const auto all = torch::ones({images.size(0), images.size(2), images.size(3)},
-                                 images.options().dtype(torch::kBool));
+    const auto all =
+        torch::ones({images.size(0), images.size(2), images.size(3)}, images.options().dtype(torch::kBool));
     const auto kl = checked_loss(soft_distillation_loss(out.logits, target, all, options_.temperature), iteration,
                                  domain + " KL distillation");
     stats[domain + "_kl_loss"] = kl.item<double>();
@@ -62,7 +61,8 @@ StepStats DualTeacher::train_step(const TrainStep& step, torch::optim::Optimizer
   optimizer.zero_grad();
   const UdaStep::SourcePass src = uda_.source(source, step.iteration, stats);
   torch::Tensor source_loss = src.loss;
-  if (options_.on_source) source_loss = source_loss + distillation(src.images, src.out, step.iteration, "source", stats);
+  if (options_.on_source)
+    source_loss = source_loss + distillation(src.images, src.out, step.iteration, "source", stats);
   backward(source_loss, /*last=*/false);
   const UdaStep::TargetPass tgt = uda_.target(src, target_images, truth, step.iteration, stats);
   torch::Tensor target_loss = tgt.loss;

@@ -17,7 +17,8 @@ double TrainingMethod::take_data_wait_seconds() {
 }
 
 DataLoader& TrainingMethod::open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream) {
-  if (spec.empty()) throw Error("method '" + config().method + "' needs data." + role + " (set data." + role + ".type and .root)");
+  if (spec.empty())
+    throw Error("method '" + config().method + "' needs data." + role + " (set data." + role + ".type and .root)");
   auto dataset = open_dataset(spec);
   const auto& rcs = config().data.rare_class_sampling;
   if (role != "source" || !rcs.enabled) return open_loader(std::move(dataset), stream);
@@ -93,8 +94,8 @@ std::mt19937_64 step_rng(const RunConfig& config, int64_t iteration, uint64_t sa
 
 torch::Tensor checked_loss(const torch::Tensor& loss, int64_t iteration, const std::string& what) {
   if (!torch::isfinite(loss).all().item<bool>())
-    throw Error(fmt::format("non-finite {} loss at iteration {}: training stopped before any weight was changed",
-                            what, iteration));
+    throw Error(fmt::format("non-finite {} loss at iteration {}: training stopped before any weight was changed", what,
+                            iteration));
   return loss;
 }
 

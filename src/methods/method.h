@@ -22,7 +22,7 @@ struct MethodContext {
   const RunConfig* config = nullptr;
   SegmentationModel student;
   torch::Device device{torch::kCPU};
-  int64_t start_iteration = 0;  // batches already consumed (non-zero on resume)
+  int64_t start_iteration = 0;         // batches already consumed (non-zero on resume)
   DataParallelGroup* group = nullptr;  // the data-parallel processes; null in a single-process run
 };
 

@@ -52,7 +52,11 @@ const std::vector<MethodEntry>& method_table() {
   static const std::vector<MethodEntry> table = {
       {"source_only", construct<SourceOnly>, false, {}, no_options},
       {"corte", construct<Corte>, true, {}, corte_options},
-      {"plain_distill", construct<Corte>, true, {}, corte_options},  // CoRTe with its baseline's parts fixed (CorteOptions)
+      {"plain_distill",
+       construct<Corte>,
+       true,
+       {},
+       corte_options},  // CoRTe with its baseline's parts fixed (CorteOptions)
       {"soft_distill", construct<Corte>, true, {}, corte_options},
       {"threshold_distill", construct<Corte>, true, {}, corte_options},
       {"dacs", construct<Dacs>, false, {}, self_training_options},

@@ -27,11 +27,13 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
     throw Error("config key 'stvm.weighting' must be reliability or threshold, not '" + weighting + "'");
   o.reliability_weights = weighting == "reliability";
   if (o.source_weights.empty())
-    throw Error("config key 'stvm.source_weights' is empty: STvM starts from the white-box source model "
-                "(a source_only run's model.pt of the same architecture as model.name)");
+    throw Error(
+        "config key 'stvm.source_weights' is empty: STvM starts from the white-box source model "
+        "(a source_only run's model.pt of the same architecture as model.name)");
   if (o.embedding_dim < 2 || o.max_anchor_pixels < 1 || o.alpha <= 0 || o.sharpen <= 0)
-    throw Error("config keys 'stvm.embedding_dim' (>= 2), 'max_anchor_pixels' (>= 1), 'alpha' and 'sharpen' (> 0) "
-                "are out of range");
+    throw Error(
+        "config keys 'stvm.embedding_dim' (>= 2), 'max_anchor_pixels' (>= 1), 'alpha' and 'sharpen' (> 0) "
+        "are out of range");
   return o;
 }
 
@@ -82,9 +84,10 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   const auto flat = embeddings.permute({0, 2, 3, 1}).reshape({-1, embeddings.size(1)});
   auto anchors = torch::randperm(flat.size(0), torch::TensorOptions().dtype(torch::kLong).device(flat.device()));
   anchors = anchors.narrow(0, 0, std::min<int64_t>(options_.max_anchor_pixels, flat.size(0)));
-  const auto metric_loss = checked_loss(proxy_anchor_loss(flat.index_select(0, anchors), grid_labels.flatten().index_select(0, anchors),
-                                                          metric_->normalised_proxies(), options_.alpha, options_.delta),
-                                        step.iteration, "Proxy-Anchor loss");
+  const auto metric_loss =
+      checked_loss(proxy_anchor_loss(flat.index_select(0, anchors), grid_labels.flatten().index_select(0, anchors),
+                                     metric_->normalised_proxies(), options_.alpha, options_.delta),
+                   step.iteration, "Proxy-Anchor loss");
 
   // 3. Reliability of each pseudo-label: its class's share of the proxy softmax.
   torch::Tensor reliability;
@@ -92,12 +95,12 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
     torch::NoGradGuard no_grad;
     const auto at_grid =
         proxy_reliability(embeddings.detach(), grid_labels, metric_->normalised_proxies().detach(), options_.alpha);
-    reliability = F::interpolate(at_grid.unsqueeze(1), F::InterpolateFuncOptions()
-                                                            .size(labels.sizes().slice(1).vec())
-                                                            .mode(torch::kBilinear)
-                                                            .align_corners(false))
-                      .squeeze(1)
-                      .pow(options_.sharpen);
+    reliability =
+        F::interpolate(
+            at_grid.unsqueeze(1),
+            F::InterpolateFuncOptions().size(labels.sizes().slice(1).vec()).mode(torch::kBilinear).align_corners(false))
+            .squeeze(1)
+            .pow(options_.sharpen);
     reliability = ignore_rows(reliability, self_training_.ignore_top, self_training_.ignore_bottom);
   }
   // The ablation: the same mean teacher with DACS's weights instead (the metric
@@ -111,7 +114,7 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> per_image;
     for (int64_t i = 0; i < images.size(0); ++i)
-      per_image.push_back(!self_training_.mix        ? torch::zeros_like(labels[i], torch::kBool)
+      per_image.push_back(!self_training_.mix   ? torch::zeros_like(labels[i], torch::kBool)
                           : options_.metric_mix ? reliable_class_mix_mask(labels[i], reliability[i], rng)
                                                 : class_mix_mask(labels[i], rng));
     masks = torch::stack(per_image);

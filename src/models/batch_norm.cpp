@@ -37,8 +37,8 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   const bool batch_statistics = is_training() || !options.track_running_stats();
   if (is_training() && options.track_running_stats()) num_batches_tracked += 1;
   if (!replica_sum_ || !is_training()) {
-    return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias,
-                                                     batch_statistics, momentum, options.eps());
+    return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias, batch_statistics,
+                                                     momentum, options.eps());
   }
   const int64_t channels = input.size(1);
   // Sums in float64: E[x²] − E[x]² loses too much in float32 over large batches.

@@ -27,9 +27,9 @@ ASPPImpl::ASPPImpl(int64_t in_channels, const std::vector<int64_t>& atrous_rates
 
   const auto branch_count = static_cast<int64_t>(branches_.size());
   project_ = register_module(
-      "project", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(branch_count * out_channels, out_channels, 1).bias(false)),
-                                BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true)),
-                                nn::Dropout(nn::DropoutOptions(0.5))));
+      "project",
+      nn::Sequential(nn::Conv2d(nn::Conv2dOptions(branch_count * out_channels, out_channels, 1).bias(false)),
+                     BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions(true)), nn::Dropout(nn::DropoutOptions(0.5))));
 }
 
 torch::Tensor ASPPImpl::forward(const torch::Tensor& x) {

@@ -8,9 +8,7 @@ namespace espnet {
 
 namespace {
 
-BatchNorm2d batch_norm(int64_t channels) {
-  return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-3));
-}
+BatchNorm2d batch_norm(int64_t channels) { return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-3)); }
 
 torch::nn::PReLU prelu(int64_t channels) {
   return torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(channels));
@@ -142,7 +140,8 @@ SegOutput ESPNetImpl::forward_features(const torch::Tensor& x) {
   const torch::Tensor level3_classes = up_l3_->forward(br_(encoder_->classifier(enc.level3)));
   const torch::Tensor level2_3 =
       up_l2_->forward(combine_l2_l3_->forward(torch::cat({level3_C_(enc.level2), level3_classes}, 1)));
-  const torch::Tensor fused = conv_(torch::cat({level2_3, options_.level1_conv_skip() ? enc.level1_conv : enc.level1}, 1));
+  const torch::Tensor fused =
+      conv_(torch::cat({level2_3, options_.level1_conv_skip() ? enc.level1_conv : enc.level1}, 1));
   const torch::Tensor logits = classifier_(fused);
   return {options_.background_output() ? logits.narrow(1, 0, options_.num_classes()) : logits, enc.level3};
 }

@@ -92,8 +92,8 @@ TORCH_MODULE(ESPBlock);
 struct EncoderOutputs {
   torch::Tensor level1_conv;  // stride 2, 16 channels (output0)
   torch::Tensor level1;       // stride 2, 16 + 3 channels (output0_cat)
-  torch::Tensor level2;  // stride 4, 128 + 3 channels (output1_cat)
-  torch::Tensor level3;  // stride 8, 256 channels (output2_cat)
+  torch::Tensor level2;       // stride 4, 128 + 3 channels (output1_cat)
+  torch::Tensor level3;       // stride 8, 256 channels (output2_cat)
 };
 
 // ESPNet-C (ESPNet_Encoder) up to its final features; its `classifier` is

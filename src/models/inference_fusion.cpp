@@ -25,7 +25,8 @@ void fold_into(torch::nn::Conv2dImpl& conv, BatchNorm2dImpl& bn) {
 int64_t fold_pairs(torch::nn::Module& module) {
   int64_t folded = 0;
   const auto children = module.named_children();
-  auto try_fold = [&](const std::shared_ptr<torch::nn::Module>& first, const std::shared_ptr<torch::nn::Module>& second) {
+  auto try_fold = [&](const std::shared_ptr<torch::nn::Module>& first,
+                      const std::shared_ptr<torch::nn::Module>& second) {
     auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(first.get());
     auto* bn = dynamic_cast<BatchNorm2dImpl*>(second.get());
     if (conv && bn && !bn->folded() && bn->options.track_running_stats()) {

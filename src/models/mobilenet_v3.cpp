@@ -62,7 +62,8 @@ InvertedResidualImpl::InvertedResidualImpl(const InvertedResidualConfig& c)
   const Activation activation = c.use_hardswish ? Activation::kHardswish : Activation::kReLU;
   torch::nn::Sequential layers;
   if (c.expanded_channels != c.input_channels) {
-    layers->push_back(Conv2dNormActivation(Conv2dNormActivationOptions(c.input_channels, c.expanded_channels, 1).activation(activation)));
+    layers->push_back(Conv2dNormActivation(
+        Conv2dNormActivationOptions(c.input_channels, c.expanded_channels, 1).activation(activation)));
   }
   // A dilated block keeps its resolution: dilation replaces the stride.
   const int64_t stride = c.dilation > 1 ? 1 : c.stride;
@@ -91,8 +92,8 @@ torch::nn::Sequential mobilenet_v3_features(const std::vector<InvertedResidualCo
       Conv2dNormActivationOptions(3, config.front().input_channels, 3).stride(2).activation(Activation::kHardswish)));
   for (const auto& c : config) features->push_back(InvertedResidual(c));
   const int64_t last_in = config.back().out_channels;
-  features->push_back(Conv2dNormActivation(
-      Conv2dNormActivationOptions(last_in, 6 * last_in, 1).activation(Activation::kHardswish)));
+  features->push_back(
+      Conv2dNormActivation(Conv2dNormActivationOptions(last_in, 6 * last_in, 1).activation(Activation::kHardswish)));
 
   torch::NoGradGuard no_grad;
   for (auto& m : features->modules(/*include_self=*/false)) {

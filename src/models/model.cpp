@@ -50,7 +50,10 @@ const std::vector<ModelInfo>& available_models() {
       {"espnet_city",
        "ESPNet (p=2, q=3) as published for Cityscapes (espnet_p_2_q_3_city.pth): BGR input, its background output "
        "dropped; data.mean/std as in configs/camvid/espnet_city.yaml",
-       true, [](int64_t c) { return ESPNet(ESPNetOptions(c).q(3).background_output(true).bgr_input(true).level1_conv_skip(true)).ptr(); }},
+       true,
+       [](int64_t c) {
+         return ESPNet(ESPNetOptions(c).q(3).background_output(true).bgr_input(true).level1_conv_skip(true)).ptr();
+       }},
       {"espnetv2_s1",
        "ESPNetv2 (Mehta et al. 2019, width s=1.0) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
        "output; loads espnetv2_s_1.0_pascal_384x384.pth (21 classes)",

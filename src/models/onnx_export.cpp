@@ -53,7 +53,7 @@ class OnnxGraphWriter {
  private:
   void translate(const Node* node) {
     std::string op = op_name(node);
-    if (op == "prim::Constant" || op == "prim::ListConstruct") return;  // read by their users
+    if (op == "prim::Constant" || op == "prim::ListConstruct") return;                 // read by their users
     if (op.size() > 1 && op.back() == '_' && op[op.size() - 2] != '_') op.pop_back();  // in-place = out-of-place here
     const auto in = node->inputs();
     const Value* out = node->output();
@@ -166,9 +166,9 @@ class OnnxGraphWriter {
     const bool explicit_padding = average && boolean(in[5]) && (padding[0] > 0 || padding[1] > 0);
     if (explicit_padding) {
       const std::string padded = fresh_name("padded");
-      const std::string amounts = add_initializer(
-          torch::tensor({int64_t{0}, int64_t{0}, padding[0], padding[1], int64_t{0}, int64_t{0}, padding[0], padding[1]}),
-          "pads");
+      const std::string amounts = add_initializer(torch::tensor({int64_t{0}, int64_t{0}, padding[0], padding[1],
+                                                                 int64_t{0}, int64_t{0}, padding[0], padding[1]}),
+                                                  "pads");
       add_attribute(add_node("Pad", {x, amounts}, {padded}), "mode", std::string("constant"));
       x = padded;
       padding = {0, 0};
@@ -221,7 +221,8 @@ class OnnxGraphWriter {
   // A binary operand: a tensor value, or a number (a scalar initializer).
   std::string operand(const Value* value) {
     auto constant = constant_of(value);
-    if (constant && (constant->isDouble() || constant->isInt())) return scalar_initializer(constant->toScalar().toDouble());
+    if (constant && (constant->isDouble() || constant->isInt()))
+      return scalar_initializer(constant->toScalar().toDouble());
     return name_of(value);
   }
 
@@ -303,7 +304,8 @@ class OnnxGraphWriter {
   }
   static c10::IValue constant(const Value* value) {
     auto c = constant_of(value);
-    if (!c) throw Error(fmt::format("ONNX export: an argument of {} is computed, not constant", op_name(value->node())));
+    if (!c)
+      throw Error(fmt::format("ONNX export: an argument of {} is computed, not constant", op_name(value->node())));
     return *c;
   }
   static bool is_none(const Value* value) {
@@ -331,7 +333,9 @@ class OnnxGraphWriter {
     }
     return constant(value).toIntVector();
   }
-  static std::vector<int64_t> pair(std::vector<int64_t> v) { return v.size() == 1 ? std::vector<int64_t>{v[0], v[0]} : v; }
+  static std::vector<int64_t> pair(std::vector<int64_t> v) {
+    return v.size() == 1 ? std::vector<int64_t>{v[0], v[0]} : v;
+  }
   static std::vector<int64_t> pads(const std::vector<int64_t>& padding) {
     const auto p = pair(padding);
     return {p[0], p[1], p[0], p[1]};  // begin (h, w), end (h, w)
@@ -339,7 +343,8 @@ class OnnxGraphWriter {
   static std::vector<int64_t> concrete_sizes(const Value* value) {
     auto type = value->type()->cast<c10::TensorType>();
     auto sizes = type ? type->sizes().concrete_sizes() : c10::nullopt;
-    if (!sizes) throw Error(fmt::format("ONNX export: the trace lost the shape of a {} output", op_name(value->node())));
+    if (!sizes)
+      throw Error(fmt::format("ONNX export: the trace lost the shape of a {} output", op_name(value->node())));
     return *sizes;
   }
 
@@ -380,8 +385,7 @@ OnnxExportSummary export_onnx(SegmentationModelImpl& model, cv::Size input_size,
   }
   write_atomically(path, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp, std::ios::binary);
-    if (!proto.SerializeToOstream(&out) || !out.flush())
-      throw Error(fmt::format("cannot write ONNX model {}", path));
+    if (!proto.SerializeToOstream(&out) || !out.flush()) throw Error(fmt::format("cannot write ONNX model {}", path));
   });
   return summary;
 }

@@ -17,7 +17,7 @@ constexpr int64_t kOnnxOpset = 13;
 
 struct OnnxExportSummary {
   int64_t nodes = 0;
-  int64_t initializers = 0;       // weight tensors
+  int64_t initializers = 0;        // weight tensors
   int64_t folded_batch_norms = 0;  // BatchNorms folded into the convolution before them
 };
 

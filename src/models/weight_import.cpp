@@ -109,8 +109,10 @@ Entries renamed(const Entries& entries, const Renaming& r) {
   const std::string from = r.from, to = r.to, head = r.head;
   for (const auto& [name, tensor] : entries) {
     if (!head.empty() && name.rfind(head, 0) == 0) continue;
-    if (from.empty()) out.emplace_back(to + name, tensor);
-    else out.emplace_back(name.rfind(from, 0) == 0 ? to + name.substr(from.size()) : name, tensor);
+    if (from.empty())
+      out.emplace_back(to + name, tensor);
+    else
+      out.emplace_back(name.rfind(from, 0) == 0 ? to + name.substr(from.size()) : name, tensor);
   }
   return out;
 }
@@ -209,7 +211,8 @@ ImportReport import_state_dict(torch::nn::Module& module, const std::string& pat
 
 void save_state_dict(torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, at::Tensor> state;
-  for (const auto& [name, tensor] : module_tensors(module)) state.insert(name, tensor.detach().to(torch::kCPU).contiguous());  // plain NCHW files, whatever the training layout
+  for (const auto& [name, tensor] : module_tensors(module))
+    state.insert(name, tensor.detach().to(torch::kCPU).contiguous());  // plain NCHW files, whatever the training layout
   const std::vector<char> bytes = torch::pickle_save(state);
   write_atomically(path, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp, std::ios::binary);

@@ -21,7 +21,7 @@ struct ImportReport {
   // they start fresh ("classifier.low_classifier"), and the two class counts.
   std::vector<std::string> fresh_for_classes;
   int64_t classes_in_archive = 0, classes_here = 0;
-  std::string summary() const;          // multi-line human report
+  std::string summary() const;  // multi-line human report
 };
 
 // Reads the archive into a name → tensor list. Accepts a state_dict, or a dict
@@ -38,8 +38,7 @@ std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::st
 // mis-shaped.
 ImportReport import_state_dict(torch::nn::Module& module, const std::string& path, bool strict = false);
 ImportReport import_state_dict(torch::nn::Module& module,
-                               const std::vector<std::pair<std::string, torch::Tensor>>& entries,
-                               bool strict = false);
+                               const std::vector<std::pair<std::string, torch::Tensor>>& entries, bool strict = false);
 
 // Writes module's state_dict in the same format (readable by torch.load in Python).
 void save_state_dict(torch::nn::Module& module, const std::string& path);

@@ -34,9 +34,10 @@ int env_int(const char* name, int fallback, int min_value) {
   std::string message = e.what();
   if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) message = c10->what_without_backtrace();
   if (auto nl = message.find('\n'); nl != std::string::npos) message.resize(nl);
-  throw Error(fmt::format("data-parallel rank {} of {}: {} failed — another process died, hung or was "
-                          "killed (distributed.timeout_s bounds the wait): {}",
-                          layout.rank, layout.world_size, what, message));
+  throw Error(
+      fmt::format("data-parallel rank {} of {}: {} failed — another process died, hung or was "
+                  "killed (distributed.timeout_s bounds the wait): {}",
+                  layout.rank, layout.world_size, what, message));
 }
 
 void wait_for(const c10::intrusive_ptr<c10d::Work>& work, const ProcessLayout& layout, const std::string& what) {
@@ -59,7 +60,8 @@ ProcessLayout ProcessLayout::from_environment() {
     throw Error(fmt::format("environment variable RANK={} must be below WORLD_SIZE={}", l.rank, l.world_size));
   if (const char* a = std::getenv("MASTER_ADDR"); a && *a) l.master_addr = a;
   l.master_port = env_int("MASTER_PORT", 29500, 1);
-  if (l.master_port > 65535) throw Error(fmt::format("environment variable MASTER_PORT={} is not a port", l.master_port));
+  if (l.master_port > 65535)
+    throw Error(fmt::format("environment variable MASTER_PORT={} is not a port", l.master_port));
   if (l.distributed() && (!std::getenv("MASTER_ADDR") || !std::getenv("MASTER_PORT")))
     throw Error("WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (the rank-0 host and a free port)");
   return l;
@@ -117,8 +119,8 @@ DataParallelGroup::DataParallelGroup(const ProcessLayout& layout, const Distribu
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    rethrow_collective_failure(layout, fmt::format("joining the group at {}:{}", layout.master_addr,
-                                                   layout.master_port), e);
+    rethrow_collective_failure(layout,
+                               fmt::format("joining the group at {}:{}", layout.master_addr, layout.master_port), e);
   }
 }
 
@@ -134,9 +136,7 @@ void DataParallelGroup::broadcast_from_main(std::vector<torch::Tensor> tensors, 
   }
 }
 
-void DataParallelGroup::barrier(const std::string& what) {
-  wait_for(impl_->group->barrier(), layout_, what);
-}
+void DataParallelGroup::barrier(const std::string& what) { wait_for(impl_->group->barrier(), layout_, what); }
 
 namespace {
 
@@ -186,12 +186,11 @@ class ReducerSync : public GradientSync {
     // are reduced in reverse parameter order.
     std::reverse(buckets.begin(), buckets.end());
     std::reverse(limits.begin(), limits.end());
-    reducer_ = std::make_unique<c10d::Reducer>(std::move(parameters), std::move(buckets), std::move(limits),
-                                               std::move(group), sparse, static_cast<int64_t>(bucket_bytes),
-                                               /*find_unused_parameters=*/true,
-                                               /*gradient_as_bucket_view=*/false,
-                                               std::unordered_map<size_t, std::string>{},
-                                               c10d::kDefaultFirstBucketBytes);
+    reducer_ = std::make_unique<c10d::Reducer>(
+        std::move(parameters), std::move(buckets), std::move(limits), std::move(group), sparse,
+        static_cast<int64_t>(bucket_bytes),
+        /*find_unused_parameters=*/true,
+        /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{}, c10d::kDefaultFirstBucketBytes);
   }
 
   void backward(const torch::Tensor& loss, bool last) override {

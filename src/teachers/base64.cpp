@@ -35,8 +35,8 @@ std::string base64_decode(const std::string& text, const std::string& what) {
   std::string compact;
   for (char c : text)
     if (c != '\n' && c != '\r') compact += c;
-  if (compact.size() % 4 != 0) throw Error(what + ": base64 text of length " + std::to_string(compact.size()) +
-                                           " (not a multiple of 4)");
+  if (compact.size() % 4 != 0)
+    throw Error(what + ": base64 text of length " + std::to_string(compact.size()) + " (not a multiple of 4)");
   std::string out;
   out.reserve(compact.size() / 4 * 3);
   for (size_t i = 0; i < compact.size(); i += 4) {
@@ -46,7 +46,8 @@ std::string base64_decode(const std::string& text, const std::string& what) {
       const char c = compact[i + k];
       const bool pad = c == '=' && i + 4 == compact.size() && k >= 2;
       const int value = pad ? 0 : table[static_cast<unsigned char>(c)];
-      if (value < 0 || (padding > 0 && !pad)) throw Error(what + ": not base64 (character '" + std::string(1, c) + "')");
+      if (value < 0 || (padding > 0 && !pad))
+        throw Error(what + ": not base64 (character '" + std::string(1, c) + "')");
       padding += pad;
       chunk = chunk << 6 | static_cast<uint32_t>(value);
     }

@@ -65,7 +65,8 @@ std::string expand_environment(const std::string& text, const std::string& key) 
 }
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t p = text.find(from); p != std::string::npos; p = text.find(from, p + to.size())) text.replace(p, from.size(), to);
+  for (size_t p = text.find(from); p != std::string::npos; p = text.find(from, p + to.size()))
+    text.replace(p, from.size(), to);
   return text;
 }
 
@@ -131,7 +132,8 @@ TeacherAnswer HttpTeacher::decode_json_answer(const std::string& body, cv::Size 
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: no answer at teacher.answer_field {} ({})", what, answer_field_, e.what()));
   }
-  if (answer.is_string()) return decode_answer_bytes(base64_decode(answer.get<std::string>(), what), format_, image_size, what);
+  if (answer.is_string())
+    return decode_answer_bytes(base64_decode(answer.get<std::string>(), what), format_, image_size, what);
   try {
     if (answer.is_array() && !answer.empty() && answer[0].is_array() && !answer[0].empty() && answer[0][0].is_array()) {
       const auto scores = answer.get<std::vector<std::vector<std::vector<float>>>>();
@@ -149,9 +151,11 @@ TeacherAnswer HttpTeacher::decode_json_answer(const std::string& body, cv::Size 
     const auto ids = answer.get<std::vector<std::vector<int>>>();
     cv::Mat labels(static_cast<int>(ids.size()), ids.empty() ? 0 : static_cast<int>(ids[0].size()), CV_8UC1);
     for (int y = 0; y < labels.rows; ++y) {
-      if (static_cast<int>(ids[y].size()) != labels.cols) throw Error(fmt::format("{}: the answer array is ragged", what));
+      if (static_cast<int>(ids[y].size()) != labels.cols)
+        throw Error(fmt::format("{}: the answer array is ragged", what));
       for (int x = 0; x < labels.cols; ++x) {
-        if (ids[y][x] < 0 || ids[y][x] > 255) throw Error(fmt::format("{}: class id {} in the answer", what, ids[y][x]));
+        if (ids[y][x] < 0 || ids[y][x] > 255)
+          throw Error(fmt::format("{}: class id {} in the answer", what, ids[y][x]));
         labels.at<uint8_t>(y, x) = static_cast<uint8_t>(ids[y][x]);
       }
     }

@@ -78,8 +78,8 @@ std::string encode_store_entry(const StoredPrediction& p, int num_classes) {
   uLongf compressed_size = compressBound(raw.size());
   std::string compressed(compressed_size, '\0');
   // Level 1: most of the gain of deflate on label maps at a fraction of the time.
-  if (compress2(reinterpret_cast<Bytef*>(&compressed[0]), &compressed_size,
-                reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 1) != Z_OK)
+  if (compress2(reinterpret_cast<Bytef*>(&compressed[0]), &compressed_size, reinterpret_cast<const Bytef*>(raw.data()),
+                raw.size(), 1) != Z_OK)
     throw Error("prediction store: compression failed");
   compressed.resize(compressed_size);
 
@@ -101,7 +101,8 @@ std::string encode_store_entry(const StoredPrediction& p, int num_classes) {
 
 StoredPrediction decode_store_entry(const std::string& bytes, const std::string& what) {
   auto corrupt = [&](const std::string& why) { return Error(fmt::format("corrupt store entry {}: {}", what, why)); };
-  if (bytes.size() < sizeof(EntryHeader) + 4) throw corrupt(fmt::format("{} bytes is shorter than a header", bytes.size()));
+  if (bytes.size() < sizeof(EntryHeader) + 4)
+    throw corrupt(fmt::format("{} bytes is shorter than a header", bytes.size()));
   EntryHeader h;
   std::memcpy(&h, bytes.data(), sizeof h);
   if (std::memcmp(h.magic, kMagic, 4) != 0) throw corrupt("not a prediction-store entry (bad magic)");
@@ -153,14 +154,17 @@ PredictionStore PredictionStore::open_for_writing(const std::string& dir, const 
   if (fs::exists(manifest)) {
     PredictionStore existing = open(dir);
     if (existing.info().top_k != info.top_k || existing.info().num_classes != info.num_classes)
-      throw Error(fmt::format("prediction store '{}' holds top-{} of {} classes, this query asks for top-{} of {}; "
-                              "use another store.path or delete the folder",
-                              dir, existing.info().top_k, existing.info().num_classes, info.top_k,
-                              info.num_classes));
+      throw Error(
+          fmt::format("prediction store '{}' holds top-{} of {} classes, this query asks for top-{} of {}; "
+                      "use another store.path or delete the folder",
+                      dir, existing.info().top_k, existing.info().num_classes, info.top_k, info.num_classes));
     return existing;
   }
-  nlohmann::json j = {{"format", kFormat}, {"version", kVersion},  {"top_k", info.top_k},
-                      {"num_classes", info.num_classes}, {"teacher", info.teacher}};
+  nlohmann::json j = {{"format", kFormat},
+                      {"version", kVersion},
+                      {"top_k", info.top_k},
+                      {"num_classes", info.num_classes},
+                      {"teacher", info.teacher}};
   write_text_atomically(manifest, j.dump(2) + "\n");
   return PredictionStore(dir, info);
 }
@@ -168,7 +172,8 @@ PredictionStore PredictionStore::open_for_writing(const std::string& dir, const 
 PredictionStore PredictionStore::open(const std::string& dir) {
   const fs::path manifest = fs::path(dir) / kManifest;
   if (!fs::exists(manifest))
-    throw Error(fmt::format("'{}' is not a prediction store (no {}); fill it with `segtransfer query`", dir, kManifest));
+    throw Error(
+        fmt::format("'{}' is not a prediction store (no {}); fill it with `segtransfer query`", dir, kManifest));
   StoreInfo info;
   try {
     auto j = nlohmann::json::parse(read_text_file(manifest));

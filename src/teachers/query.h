@@ -13,9 +13,9 @@
 namespace segtransfer {
 
 struct QueryReport {
-  int64_t images = 0;   // in the dataset (in this process's share of it)
-  int64_t skipped = 0;  // already stored and verified
-  int64_t stored = 0;   // asked and stored by this run
+  int64_t images = 0;                 // in the dataset (in this process's share of it)
+  int64_t skipped = 0;                // already stored and verified
+  int64_t stored = 0;                 // asked and stored by this run
   std::vector<std::string> failures;  // "stem: reason" for answers that were rejected
   int64_t requests = 0;               // sent to the source model by this run (retries included)
   int64_t stored_bytes = 0;           // on disk, over every entry of the dataset

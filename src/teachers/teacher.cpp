@@ -155,8 +155,9 @@ std::unique_ptr<Teacher> make_teacher(const TeacherSpec& spec, const LabelSpace&
   }
   if (spec.augmented()) {
     if (spec.type == "folder")
-      throw Error("teacher.augment: a prediction folder holds one answer per image; augmented questions need a "
-                  "model to ask (teacher.type torchscript or http)");
+      throw Error(
+          "teacher.augment: a prediction folder holds one answer per image; augmented questions need a "
+          "model to ask (teacher.type torchscript or http)");
     teacher = std::make_unique<AugmentedTeacher>(std::move(teacher), spec.augment_scales, spec.augment_hflip);
   }
 

@@ -26,8 +26,9 @@ class TeacherUnavailable : public Error {
 };
 
 struct TeacherAnswer {
-  torch::Tensor probabilities;  // (C, H, W) float32 on the CPU, at the image's size; undefined for a label-only black box
-  cv::Mat labels;               // CV_8UC1 train ids (255 = ignore) at the image's size; only from a label-only black box
+  torch::Tensor
+      probabilities;  // (C, H, W) float32 on the CPU, at the image's size; undefined for a label-only black box
+  cv::Mat labels;     // CV_8UC1 train ids (255 = ignore) at the image's size; only from a label-only black box
   bool has_probabilities() const { return probabilities.defined(); }
 };
 

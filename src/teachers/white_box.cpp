@@ -18,7 +18,8 @@ void load_weights_for_key(const std::string& config_key, const std::string& weig
 SegmentationModel load_frozen_model(const std::string& name, int64_t num_classes, const std::string& weights,
                                     torch::Device device, const std::string& config_key) {
   if (weights.empty())
-    throw Error("config key '" + config_key + "' is empty: give the source model's weights (a source_only run's "
+    throw Error("config key '" + config_key +
+                "' is empty: give the source model's weights (a source_only run's "
                 "model.pt, or a PyTorch state_dict)");
   SegmentationModel model = make_model(name, num_classes);
   load_weights_for_key(config_key, weights, *model);

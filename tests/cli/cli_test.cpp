@@ -41,8 +41,8 @@ TEST(Cli, UnknownOptionFailsWithMessage) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "curve", "report", "serve",
-                          "models", "config", "audit", "select"}) {
+  for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "curve", "report",
+                          "serve", "models", "config", "audit", "select"}) {
     CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
@@ -52,8 +52,8 @@ TEST(Cli, EverySubcommandHasHelp) {
 TEST(Cli, HelpShowsDefaults) {
   const CliResult r = run_cli("models --help");
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.output.find("=19 "), std::string::npos) << r.output;         // --classes
-  EXPECT_NE(r.output.find("=1024x512 "), std::string::npos) << r.output;   // --size
+  EXPECT_NE(r.output.find("=19 "), std::string::npos) << r.output;        // --classes
+  EXPECT_NE(r.output.find("=1024x512 "), std::string::npos) << r.output;  // --size
 }
 
 TEST(Cli, ConfigTypoIsNamed) {
@@ -74,7 +74,7 @@ TEST(Cli, DryRunChecksDataTree) {
   EXPECT_EQ(ok.code, 0) << ok.output;
   EXPECT_NE(ok.output.find("2 images"), std::string::npos) << ok.output;
   CliResult missing = run_cli("train --dry-run -c " + (dir / "c.yaml").string() +
-                        " --set data.source.root=" + (dir / "nowhere").string());
+                              " --set data.source.root=" + (dir / "nowhere").string());
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.output.find("nowhere"), std::string::npos) << missing.output;
 }
@@ -82,10 +82,10 @@ TEST(Cli, DryRunChecksDataTree) {
 TEST(Cli, TrainThenEvalAndPredict) {
   TempDir dir;
   write_tiny_gta(dir / "gta", 3);
-  std::string common = "--set data.source.type=gta5 --set data.source.root=" + (dir / "gta").string() +
-                       " --set data.val.type=gta5 --set data.val.split=train --set data.val.root=" +
-                       (dir / "gta").string() +
-                       " --set train.iterations=2 --set train.batch_size=1 --set train.threads=1";
+  std::string common =
+      "--set data.source.type=gta5 --set data.source.root=" + (dir / "gta").string() +
+      " --set data.val.type=gta5 --set data.val.split=train --set data.val.root=" + (dir / "gta").string() +
+      " --set train.iterations=2 --set train.batch_size=1 --set train.threads=1";
   CliResult t = run_cli("train " + common + " -o " + (dir / "run").string());
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_TRUE(fs::exists(dir / "run" / "model.pt"));
@@ -100,7 +100,7 @@ TEST(Cli, TrainThenEvalAndPredict) {
   EXPECT_TRUE(fs::exists(dir / "m.json"));
 
   CliResult p = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "gta" / "images").string() +
-                  " --out " + (dir / "pred").string());
+                        " --out " + (dir / "pred").string());
   ASSERT_EQ(p.code, 0) << p.output;
   cv::Mat ids = cv::imread((dir / "pred" / "00001.png").string(), cv::IMREAD_UNCHANGED);
   ASSERT_FALSE(ids.empty());
@@ -112,8 +112,8 @@ TEST(Cli, TrainThenEvalAndPredict) {
   cv::minMaxLoc(ids, nullptr, &max_id);
   EXPECT_LT(max_id, 19);
 
-  CliResult bad = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "none").string() + " --out " +
-                    (dir / "pred2").string());
+  CliResult bad = run_cli("predict --run " + (dir / "run").string() + " --input " + (dir / "none").string() +
+                          " --out " + (dir / "pred2").string());
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("none"), std::string::npos);
 
@@ -134,12 +134,13 @@ TEST(Cli, TrainThenEvalAndPredict) {
     ASSERT_EQ(a.size(), b.size()) << f;
     EXPECT_LE(cv::countNonZero(a != b), 2) << f;  // ties in the argmax aside
   }
-  CliResult mixed = run_cli("predict --onnx " + (dir / "deploy" / "student.onnx").string() + " --run " +
-                            (dir / "run").string() + " --input " + (dir / "gta" / "images").string() + " --out " +
-                            (dir / "pred3").string());
+  CliResult mixed =
+      run_cli("predict --onnx " + (dir / "deploy" / "student.onnx").string() + " --run " + (dir / "run").string() +
+              " --input " + (dir / "gta" / "images").string() + " --out " + (dir / "pred3").string());
   EXPECT_EQ(mixed.code, 1);
   EXPECT_NE(mixed.output.find("--onnx runs the exported file alone"), std::string::npos) << mixed.output;
-  CliResult ext = run_cli("export --run " + (dir / "run").string() + " -o " + (dir / "m.bin").string() + " --size 40x24");
+  CliResult ext =
+      run_cli("export --run " + (dir / "run").string() + " -o " + (dir / "m.bin").string() + " --size 40x24");
   EXPECT_EQ(ext.code, 1);
   EXPECT_NE(ext.output.find(".onnx or .pt"), std::string::npos) << ext.output;
 }
@@ -167,13 +168,15 @@ TEST(Cli, ScoresTheBlackBoxAndAuditsItsPseudoLabels) {
     cv::Mat answer(8, 8, CV_8UC1, cv::Scalar(3));  // road everywhere: the sky rows are wrong
     cv::imwrite((answers / (std::string(stem) + ".png")).string(), answer);
   }
-  segtransfer::write_text_atomically(dir / "c.yaml", fmt::format(R"(model: {{name: lraspp_mobilenet_v3_small, num_classes: 11}}
+  segtransfer::write_text_atomically(dir / "c.yaml",
+                                     fmt::format(R"(model: {{name: lraspp_mobilenet_v3_small, num_classes: 11}}
 data:
   target: {{type: camvid, root: {0}, split: val, labels: true}}
   val: {{type: camvid, root: {0}, split: val}}
 teacher: {{type: folder, path: {1}, output: labels, num_classes: 11}}
 store: {{path: {2}}}
-)", camvid.string(), answers.string(), (dir / "store").string()));
+)",
+                                                 camvid.string(), answers.string(), (dir / "store").string()));
   const std::string config = " -c " + (dir / "c.yaml").string();
   CliResult eval = run_cli("eval --teacher --json " + (dir / "box.json").string() + config);
   ASSERT_EQ(eval.code, 0) << eval.output;
@@ -204,8 +207,8 @@ store: {{path: {2}}}
 // one of them would be overridden without a word, so it is refused by name.
 TEST(Cli, DemoRefusesASetItWouldOverride) {
   TempDir dir;
-  CliResult r = run_cli("demo --set train.iterations=2500 --data " + (dir / "data").string() + " -o " +
-                        (dir / "demo").string());
+  CliResult r =
+      run_cli("demo --set train.iterations=2500 --data " + (dir / "data").string() + " -o " + (dir / "demo").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--source-iterations"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "data")) << "refused before generating anything";
@@ -225,8 +228,9 @@ TEST(Cli, ApiKeyNeverLeavesTheEnvironment) {
         cv::Mat labels(8, 8, CV_8UC1, cv::Scalar(3));
         std::vector<uchar> png;
         cv::imencode(".png", labels, png);
-        res.set_content(nlohmann::json{{"mask", segtransfer::base64_encode(std::string(png.begin(), png.end()))}}.dump(),
-                        "application/json");
+        res.set_content(
+            nlohmann::json{{"mask", segtransfer::base64_encode(std::string(png.begin(), png.end()))}}.dump(),
+            "application/json");
       },
       /*json=*/true);
   TempDir dir;
@@ -234,7 +238,8 @@ TEST(Cli, ApiKeyNeverLeavesTheEnvironment) {
   fs::create_directories(camvid / "val");
   for (const char* stem : {"a", "b"})
     cv::imwrite((camvid / "val" / (std::string(stem) + ".png")).string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
-  segtransfer::write_text_atomically(dir / "c.yaml", fmt::format(R"(model: {{name: lraspp_mobilenet_v3_small, num_classes: 11}}
+  segtransfer::write_text_atomically(dir / "c.yaml",
+                                     fmt::format(R"(model: {{name: lraspp_mobilenet_v3_small, num_classes: 11}}
 data:
   target: {{type: camvid, root: {0}, split: val, labels: false}}
 teacher:
@@ -247,7 +252,8 @@ teacher:
   answer: json
   answer_field: /mask
 store: {{path: {2}, top_k: 1}}
-)", camvid.string(), box.url(), (dir / "store").string()));
+)",
+                                                 camvid.string(), box.url(), (dir / "store").string()));
   const std::string config = " -c " + (dir / "c.yaml").string();
   CliResult query = run_cli("-v query" + config);
   ASSERT_EQ(query.code, 0) << query.output;

@@ -160,19 +160,21 @@ TEST(QueryShards, TwoRanksAskEveryImageOnce) {
   const std::string port = std::to_string(29900 + ::getpid() % 90);
   std::vector<pid_t> ranks;
   for (int rank = 0; rank < 2; ++rank) {
-    for (const auto& [k, v] : std::map<std::string, std::string>{{"RANK", std::to_string(rank)}, {"WORLD_SIZE", "2"},
+    for (const auto& [k, v] : std::map<std::string, std::string>{{"RANK", std::to_string(rank)},
+                                                                 {"WORLD_SIZE", "2"},
                                                                  {"LOCAL_RANK", std::to_string(rank)},
                                                                  {"LOCAL_WORLD_SIZE", "2"},
-                                                                 {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}})
+                                                                 {"MASTER_ADDR", "127.0.0.1"},
+                                                                 {"MASTER_PORT", port}})
       ::setenv(k.c_str(), v.c_str(), 1);
     ranks.push_back(spawn_query(dir / "query.yaml", dir / fmt::format("rank{}.log", rank)));
   }
-  for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(k);
+  for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
+    ::unsetenv(k);
   for (int rank = 0; rank < 2; ++rank) {
     int status = 0;
     waitpid(ranks[rank], &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << read_text_file(dir / fmt::format("rank{}.log", rank));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_text_file(dir / fmt::format("rank{}.log", rank));
   }
   const auto asked = box.asked();
   ASSERT_EQ(asked.size(), static_cast<size_t>(kImages));

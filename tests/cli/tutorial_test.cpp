@@ -74,7 +74,9 @@ TEST(Tutorial, FolderOfImagesAndAnHttpBlackBoxToAnOnnxStudent) {
 
   // 3. The config, as in the tutorial (shorter).
   const fs::path config = dir / "my.yaml";
-  write_text_atomically(config, fmt::format(R"(method: corte
+  write_text_atomically(
+      config,
+      fmt::format(R"(method: corte
 output: {run}
 model: {{name: lraspp_mobilenet_v3_small, num_classes: 19}}
 data:
@@ -90,10 +92,8 @@ corte: {{diagnostics_every: 2}}
 optim: {{type: adamw, lr: 1.0e-3, head_lr_mult: 10.0, weight_decay: 0.01, warmup_iters: 2}}
 train: {{iterations: 4, batch_size: 2, log_every: 2, checkpoint_every: 2, threads: 1, workers: 1}}
 )",
-                                            fmt::arg("run", (dir / "runs" / "my_student").string()),
-                                            fmt::arg("data", (dir / "my_data").string()),
-                                            fmt::arg("url", black_box.url()),
-                                            fmt::arg("store", (dir / "runs" / "my_store").string())));
+                  fmt::arg("run", (dir / "runs" / "my_student").string()), fmt::arg("data", (dir / "my_data").string()),
+                  fmt::arg("url", black_box.url()), fmt::arg("store", (dir / "runs" / "my_store").string())));
   const std::string c = " -c " + config.string();
   CliResult dry = run_cli("train --dry-run" + c);
   ASSERT_EQ(dry.code, 0) << dry.output;
@@ -117,7 +117,8 @@ train: {{iterations: 4, batch_size: 2, log_every: 2, checkpoint_every: 2, thread
   EXPECT_TRUE(contains(report, "data:image/png;base64,"));
 
   // 6. Deploy: ONNX export, prediction with OpenCV DNN only.
-  CliResult exported = run_cli("export --run " + run.string() + " -o " + (dir / "student.onnx").string() + " --size 96x64");
+  CliResult exported =
+      run_cli("export --run " + run.string() + " -o " + (dir / "student.onnx").string() + " --size 96x64");
   ASSERT_EQ(exported.code, 0) << exported.output;
   CliResult predicted = run_cli("predict --onnx " + (dir / "student.onnx").string() + " --input " +
                                 (dir / "my_data" / "images").string() + " --out " + (dir / "preds").string());

@@ -63,10 +63,11 @@ TEST(AtomicFile, FailedWriteLeavesOldFileIntact) {
   segtransfer::testing::TempDir dir;
   auto target = dir / "f.txt";
   write_text_atomically(target, "old");
-  EXPECT_THROW(write_atomically(target, [](const std::filesystem::path& tmp) {
-                 write_text_atomically(tmp, "partial");
-                 throw Error("simulated failure");
-               }),
+  EXPECT_THROW(write_atomically(target,
+                                [](const std::filesystem::path& tmp) {
+                                  write_text_atomically(tmp, "partial");
+                                  throw Error("simulated failure");
+                                }),
                Error);
   EXPECT_EQ(read_text_file(target), "old");
   int files = 0;
@@ -99,11 +100,16 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   const RunConfig schema = load_config("");
   const RunConfig plain;
 #define SAME(field) EXPECT_EQ(plain.field, schema.field) << #field
-  SAME(method); SAME(output); SAME(device);
-  SAME(model.name); SAME(model.num_classes); SAME(model.init);
+  SAME(method);
+  SAME(output);
+  SAME(device);
+  SAME(model.name);
+  SAME(model.num_classes);
+  SAME(model.init);
   for (const auto* role : {"source", "target", "val"}) {
-    const DatasetSpec& d = std::string(role) == "source" ? schema.data.source
-                           : std::string(role) == "target" ? schema.data.target : schema.data.val;
+    const DatasetSpec& d = std::string(role) == "source"   ? schema.data.source
+                           : std::string(role) == "target" ? schema.data.target
+                                                           : schema.data.val;
     EXPECT_EQ(d.type, DatasetSpec{}.type) << role;
     EXPECT_EQ(d.list, DatasetSpec{}.list) << role;
     EXPECT_EQ(d.label_space, DatasetSpec{}.label_space) << role;
@@ -114,24 +120,68 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   EXPECT_EQ(schema.data.source.split, "train");
   EXPECT_EQ(schema.data.val.split, "val");
   EXPECT_EQ(DatasetSpec{}.labels, schema.data.source.labels);
-  SAME(data.augment.resize); SAME(data.augment.scale_range); SAME(data.augment.crop);
-  SAME(data.augment.cat_max_ratio); SAME(data.augment.hflip); SAME(data.augment.jitter_strength);
-  SAME(data.augment.jitter_p); SAME(data.augment.blur_p);
-  SAME(data.rare_class_sampling.enabled); SAME(data.rare_class_sampling.temperature);
-  SAME(data.rare_class_sampling.min_pixels); SAME(data.rare_class_sampling.cache_dir);
-  SAME(data.mean); SAME(data.std);
-  SAME(optim.type); SAME(optim.lr); SAME(optim.head_lr_mult); SAME(optim.weight_decay); SAME(optim.momentum);
-  SAME(optim.betas); SAME(optim.warmup_iters); SAME(optim.warmup_ratio); SAME(optim.poly_power); SAME(optim.min_lr);
-  SAME(train.iterations); SAME(train.batch_size); SAME(train.time_budget_min); SAME(train.time_budget_clock);
-  SAME(train.checkpoint_every); SAME(train.eval_every); SAME(train.log_every); SAME(train.seed);
-  SAME(train.threads); SAME(train.workers); SAME(train.prefetch); SAME(train.channels_last);
-  SAME(eval.protocol); SAME(eval.mode); SAME(eval.crop); SAME(eval.stride); SAME(eval.resize); SAME(eval.max_images); SAME(eval.mapping);
-  SAME(teacher.type); SAME(teacher.output); SAME(teacher.num_classes); SAME(teacher.mapping);
-  SAME(teacher.input_size); SAME(teacher.concurrency); SAME(teacher.timeout_s); SAME(teacher.retries);
-  SAME(teacher.backoff_ms); SAME(teacher.budget); SAME(teacher.headers); SAME(teacher.request);
-  SAME(teacher.request_template); SAME(teacher.answer); SAME(teacher.answer_field);
-  SAME(teacher.augment_scales); SAME(teacher.augment_hflip);
-  SAME(store.path); SAME(store.top_k);
+  SAME(data.augment.resize);
+  SAME(data.augment.scale_range);
+  SAME(data.augment.crop);
+  SAME(data.augment.cat_max_ratio);
+  SAME(data.augment.hflip);
+  SAME(data.augment.jitter_strength);
+  SAME(data.augment.jitter_p);
+  SAME(data.augment.blur_p);
+  SAME(data.rare_class_sampling.enabled);
+  SAME(data.rare_class_sampling.temperature);
+  SAME(data.rare_class_sampling.min_pixels);
+  SAME(data.rare_class_sampling.cache_dir);
+  SAME(data.mean);
+  SAME(data.std);
+  SAME(optim.type);
+  SAME(optim.lr);
+  SAME(optim.head_lr_mult);
+  SAME(optim.weight_decay);
+  SAME(optim.momentum);
+  SAME(optim.betas);
+  SAME(optim.warmup_iters);
+  SAME(optim.warmup_ratio);
+  SAME(optim.poly_power);
+  SAME(optim.min_lr);
+  SAME(train.iterations);
+  SAME(train.batch_size);
+  SAME(train.time_budget_min);
+  SAME(train.time_budget_clock);
+  SAME(train.checkpoint_every);
+  SAME(train.eval_every);
+  SAME(train.log_every);
+  SAME(train.seed);
+  SAME(train.threads);
+  SAME(train.workers);
+  SAME(train.prefetch);
+  SAME(train.channels_last);
+  SAME(eval.protocol);
+  SAME(eval.mode);
+  SAME(eval.crop);
+  SAME(eval.stride);
+  SAME(eval.resize);
+  SAME(eval.max_images);
+  SAME(eval.mapping);
+  SAME(teacher.type);
+  SAME(teacher.output);
+  SAME(teacher.num_classes);
+  SAME(teacher.mapping);
+  SAME(teacher.input_size);
+  SAME(teacher.concurrency);
+  SAME(teacher.timeout_s);
+  SAME(teacher.retries);
+  SAME(teacher.backoff_ms);
+  SAME(teacher.budget);
+  SAME(teacher.headers);
+  SAME(teacher.request);
+  SAME(teacher.request_template);
+  SAME(teacher.answer);
+  SAME(teacher.answer_field);
+  SAME(teacher.augment_scales);
+  SAME(teacher.augment_hflip);
+  SAME(store.path);
+  SAME(store.top_k);
 #undef SAME
 }
 

@@ -43,8 +43,10 @@ std::vector<std::string> long_functions(const std::string& text, const std::stri
                       lines[start].substr(0, 60) + ")");
       start = -1;
     } else if (!body) {
-      if (l.find('{') != std::string::npos) body = true;
-      else if (!l.empty() && l.back() == ';') start = -1;  // a declaration, not a definition
+      if (l.find('{') != std::string::npos)
+        body = true;
+      else if (!l.empty() && l.back() == ';')
+        start = -1;  // a declaration, not a definition
     }
   }
   return out;

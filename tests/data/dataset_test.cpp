@@ -33,8 +33,10 @@ cv::Mat image(int shade = 90, cv::Size size = kSize) { return cv::Mat(size, CV_8
 cv::Mat label(std::vector<int> ids, int fill, cv::Size size = kSize, int type = CV_8UC1) {
   cv::Mat l(size, type, cv::Scalar(fill));
   for (size_t x = 0; x < ids.size(); ++x) {
-    if (type == CV_8UC1) l.at<uint8_t>(0, static_cast<int>(x)) = static_cast<uint8_t>(ids[x]);
-    else l.at<uint16_t>(0, static_cast<int>(x)) = static_cast<uint16_t>(ids[x]);
+    if (type == CV_8UC1)
+      l.at<uint8_t>(0, static_cast<int>(x)) = static_cast<uint8_t>(ids[x]);
+    else
+      l.at<uint16_t>(0, static_cast<int>(x)) = static_cast<uint16_t>(ids[x]);
   }
   return l;
 }
@@ -71,8 +73,8 @@ TEST(CityscapesReader, LabelIdsAreMapped) {
   write_cityscapes(dir);
   const auto ds = open_dataset(spec("cityscapes", dir, "val"));
   ASSERT_EQ(ds->size(), 3u);
-  EXPECT_EQ(stems(*ds), (std::vector<std::string>{"aachen_000000_000019", "aachen_000001_000019",
-                                                  "bochum_000000_000313"}));
+  EXPECT_EQ(stems(*ds),
+            (std::vector<std::string>{"aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"}));
   EXPECT_TRUE(ds->has_labels());
   EXPECT_EQ(ds->label_space().num_classes(), 19);
   const Sample s = ds->read(2);
@@ -235,10 +237,10 @@ TEST(Gta5Reader, PaletteLabelsAndErrors) {
 TEST(SynthiaReader, SixteenBitFirstChannel) {
   TempDir dir;
   cv::Mat raw(kSize, CV_16UC3, cv::Scalar(4321, 999, 3));  // B, G garbage; R = id 3 (road)
-  raw.at<cv::Vec3w>(0, 0)[2] = 21;                          // wall
-  raw.at<cv::Vec3w>(0, 1)[2] = 0;                           // void (known, ignored)
-  raw.at<cv::Vec3w>(0, 2)[2] = 1000;                        // unknown
-  raw.at<cv::Vec3w>(0, 3)[2] = 11;                          // bicycle
+  raw.at<cv::Vec3w>(0, 0)[2] = 21;                         // wall
+  raw.at<cv::Vec3w>(0, 1)[2] = 0;                          // void (known, ignored)
+  raw.at<cv::Vec3w>(0, 2)[2] = 1000;                       // unknown
+  raw.at<cv::Vec3w>(0, 3)[2] = 11;                         // bicycle
   for (const std::string stem : {"0000001", "0000000"}) {
     write_png(dir / ("RGB/" + stem + ".png"), image());
     write_png(dir / ("GT/LABELS/" + stem + ".png"), raw);
@@ -285,8 +287,9 @@ TEST(CamvidReader, SegNetLayout) {
   EXPECT_EQ(ds->unknown_ids(), (std::vector<int>{12}));
 
   // A user label space overrides CamVid's.
-  write_text(dir / "space.yaml", "classes:\n  - {name: a, colour: [1, 2, 3]}\n  - {name: b, colour: [4, 5, 6]}\n"
-                                 "  - {name: c, colour: [7, 8, 9]}\n  - {name: d, colour: [7, 8, 9]}\n");
+  write_text(dir / "space.yaml",
+             "classes:\n  - {name: a, colour: [1, 2, 3]}\n  - {name: b, colour: [4, 5, 6]}\n"
+             "  - {name: c, colour: [7, 8, 9]}\n  - {name: d, colour: [7, 8, 9]}\n");
   DatasetSpec custom = spec("camvid", dir);
   custom.label_space = (dir / "space.yaml").string();
   ds = open_dataset(custom);

@@ -187,8 +187,8 @@ TEST(ClassMapping, CityscapesToCamvidLabels) {
 TEST(ClassMapping, FromYaml) {
   TempDir dir;
   const LabelSpace cs = LabelSpace::cityscapes19(), camvid = LabelSpace::camvid11();
-  const std::string path = write_file(dir, "map.yaml",
-                                      "num_target_classes: 11\nmap: {road: Road, 1: 4, wall: 1, sky: -1}\n");
+  const std::string path =
+      write_file(dir, "map.yaml", "num_target_classes: 11\nmap: {road: Road, 1: 4, wall: 1, sky: -1}\n");
   const ClassMapping m = ClassMapping::from_yaml_file(path, cs, camvid);
   ASSERT_EQ(m.target_of.size(), 19u);
   EXPECT_EQ(m.target_of[0], 3);
@@ -218,7 +218,7 @@ TEST(ClassMapping, MapProbabilities) {
   ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 11, 4, 5}));
   EXPECT_TRUE(torch::allclose(out.sum(1), torch::ones({2, 4, 5}), 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(out.select(1, 1), probs.select(1, 2) + probs.select(1, 3)));  // building + wall
-  EXPECT_TRUE(torch::allclose(out.select(1, 0), probs.select(1, 10)));                        // sky
+  EXPECT_TRUE(torch::allclose(out.select(1, 0), probs.select(1, 10)));                      // sky
 
   const torch::Tensor out3 = map_probabilities(m, probs[0]);
   ASSERT_EQ(out3.sizes(), (std::vector<int64_t>{11, 4, 5}));

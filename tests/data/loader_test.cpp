@@ -131,7 +131,8 @@ TEST(Loader, EachEpochIsAPermutationAndEpochsDiffer) {
   EXPECT_EQ(DataLoader::make_batch(*dataset, options, 1).indices, (std::vector<size_t>{4, 5, 0, 1}));
   options.shuffle = true;
   options.seed = 8;
-  EXPECT_NE(DataLoader::make_batch(*dataset, options, 0).indices, std::vector<size_t>(sequence.begin(), sequence.begin() + 4));
+  EXPECT_NE(DataLoader::make_batch(*dataset, options, 0).indices,
+            std::vector<size_t>(sequence.begin(), sequence.begin() + 4));
 }
 
 TEST(Loader, ShardsTogetherAreTheBatchOfOneProcess) {
@@ -210,9 +211,7 @@ TEST(Loader, SamplesOfDifferentSizesWithoutCropAreAnError) {
   EXPECT_THROW(DataLoader::make_batch(*make_dataset(files), options, 0), Error);
 }
 
-TEST(Loader, EmptyDatasetIsAnError) {
-  EXPECT_THROW(DataLoader(make_dataset({}), augmenting_options(1)), Error);
-}
+TEST(Loader, EmptyDatasetIsAnError) { EXPECT_THROW(DataLoader(make_dataset({}), augmenting_options(1)), Error); }
 
 TEST(Loader, DestroyingWithoutDrainingDoesNotHang) {
   TempDir dir;

@@ -73,7 +73,8 @@ TEST(Transforms, CropAndFlipKeepEveryPixelAligned) {
   // A label that differs between neighbours, so a one-pixel shift shows.
   cv::Mat base_label(40, 60, CV_8UC1);
   for (int y = 0; y < base_label.rows; ++y)
-    for (int x = 0; x < base_label.cols; ++x) base_label.at<uint8_t>(y, x) = static_cast<uint8_t>((3 * x + 5 * y) % 251);
+    for (int x = 0; x < base_label.cols; ++x)
+      base_label.at<uint8_t>(y, x) = static_cast<uint8_t>((3 * x + 5 * y) % 251);
   for (uint64_t seed = 0; seed < 10; ++seed) {
     cv::Mat label = base_label.clone(), image;
     cv::merge(std::vector<cv::Mat>{label, label, label}, image);

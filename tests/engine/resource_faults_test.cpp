@@ -68,9 +68,10 @@ TEST(ResourceFaults, TooLittleMemoryForTheBatchSaysWhatToReduce) {
   TempDir dir;
   testing::write_tiny_gta5(dir / "gta", 2);
   // 2.5 GB of address space; a batch of 48 crops of 320x160 needs more.
-  const CliResult r = run_limited("ulimit -v 2500000", tiny_run_args(dir) + " -o " + (dir / "run").string() +
-                                                           " --set train.batch_size=48 --set data.augment.resize=[320,160]"
-                                                           " --set data.augment.crop=[320,160]");
+  const CliResult r =
+      run_limited("ulimit -v 2500000", tiny_run_args(dir) + " -o " + (dir / "run").string() +
+                                           " --set train.batch_size=48 --set data.augment.resize=[320,160]"
+                                           " --set data.augment.crop=[320,160]");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "error: out of CPU memory at iteration 0 (one allocation of")) << r.output;
   EXPECT_TRUE(contains(r.output, "train.batch_size 48")) << r.output;

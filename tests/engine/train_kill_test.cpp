@@ -95,7 +95,8 @@ train: {{iterations: {}, batch_size: 2, checkpoint_every: {}, log_every: 5, thre
     wait_for(pid);
     if (fs::exists(run / "model.pt")) break;  // it finished before the kill
   }
-  ASSERT_EQ(wait_for(testing::spawn_logged(train_args(config, run), dir / "killed.log")), 0) << read_text_file(dir / "killed.log");
+  ASSERT_EQ(wait_for(testing::spawn_logged(train_args(config, run), dir / "killed.log")), 0)
+      << read_text_file(dir / "killed.log");
   EXPECT_GE(kills, 3);
 
   // Every resume started from a checkpoint iteration: at most kCheckpointEvery - 1 iterations lost per kill.

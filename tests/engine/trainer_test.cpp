@@ -31,9 +31,9 @@ void write_tiny_gta(const fs::path& root) {
   fs::create_directories(root / "labels");
   cv::RNG rng(7);
   for (int i = 0; i < 6; ++i) {
-    cv::Mat label(32, 48, CV_8UC1, cv::Scalar(7));          // road
-    label(cv::Rect(0, 0, 48, 12)).setTo(23);                // sky
-    label(cv::Rect(10 + i, 12, 12, 10)).setTo(26);          // car
+    cv::Mat label(32, 48, CV_8UC1, cv::Scalar(7));  // road
+    label(cv::Rect(0, 0, 48, 12)).setTo(23);        // sky
+    label(cv::Rect(10 + i, 12, 12, 10)).setTo(26);  // car
     cv::Mat image(32, 48, CV_8UC3);
     rng.fill(image, cv::RNG::UNIFORM, 0, 60);
     image.setTo(cv::Scalar(200, 120, 60), label == 23);
@@ -56,7 +56,7 @@ data:
 optim: {{lr: 1.0e-3, warmup_iters: 2}}
 train: {{iterations: {}, batch_size: 2, checkpoint_every: 3, log_every: 1, workers: 1, threads: 1, seed: 3}}
 )",
-                                          out.string(), data.string(), iterations));
+                                      out.string(), data.string(), iterations));
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> weights_of(const fs::path& run) {
@@ -212,8 +212,8 @@ TEST(Trainer, CpuClockBudgetIsNotEatenByACompetingProcess) {
   waitpid(busy, nullptr, 0);
   sched_setaffinity(0, sizeof before, &before);
   EXPECT_GE(r.seconds, 1.0);
-  EXPECT_GE(cpu, 1.0);          // the budget was CPU time actually spent training
-  EXPECT_GT(wall, 1.5 * cpu);   // ...while the competitor took its share of the core
+  EXPECT_GE(cpu, 1.0);         // the budget was CPU time actually spent training
+  EXPECT_GT(wall, 1.5 * cpu);  // ...while the competitor took its share of the core
 }
 
 TEST(Trainer, RefusesToOverwriteARun) {

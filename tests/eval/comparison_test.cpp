@@ -37,8 +37,9 @@ std::string write_run(const TempDir& dir, const std::string& name, double iou0, 
 
 TEST(Comparison, MeanAndSpreadOverSeedsPerRow) {
   TempDir dir;
-  const ComparisonRow plain{"plain", {read_run_summary(write_run(dir, "p0", 0.8, 0.2, 60)),
-                                      read_run_summary(write_run(dir, "p1", 0.6, 0.4, 120))}};
+  const ComparisonRow plain{
+      "plain",
+      {read_run_summary(write_run(dir, "p0", 0.8, 0.2, 60)), read_run_summary(write_run(dir, "p1", 0.6, 0.4, 120))}};
   const ComparisonRow one{"single", {read_run_summary(write_run(dir, "s0", 0.9, 0.5, 0))}};
   EXPECT_EQ(plain.runs[0].iterations, 100);
   EXPECT_DOUBLE_EQ(plain.runs[1].train_seconds, 120);
@@ -55,9 +56,10 @@ TEST(Comparison, MeanAndSpreadOverSeedsPerRow) {
 TEST(Comparison, SpreadIsTheSampleStandardDeviation) {
   TempDir dir;
   // mIoUs 0.4, 0.5, 0.6: sample sd 0.1.
-  const ComparisonRow row{"x", {read_run_summary(write_run(dir, "a", 0.4, 0.4, 1)),
-                                read_run_summary(write_run(dir, "b", 0.5, 0.5, 1)),
-                                read_run_summary(write_run(dir, "c", 0.6, 0.6, 1))}};
+  const ComparisonRow row{
+      "x",
+      {read_run_summary(write_run(dir, "a", 0.4, 0.4, 1)), read_run_summary(write_run(dir, "b", 0.5, 0.5, 1)),
+       read_run_summary(write_run(dir, "c", 0.6, 0.6, 1))}};
   EXPECT_TRUE(contains(format_markdown_comparison({row}), "| x | 3 | 50.0 ± 10.0 |"));
 }
 

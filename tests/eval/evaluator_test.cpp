@@ -175,11 +175,10 @@ TEST(Evaluate, ScoresAKnownPrediction) {
   auto model = colour_classifier();
   model->train();
   std::vector<size_t> progress;
-  const auto r = evaluate(*model, *dataset, EvalSpec{}, raw_pixels(), torch::kCPU,
-                          [&](size_t done, size_t total) {
-                            EXPECT_EQ(total, 2u);
-                            progress.push_back(done);
-                          });
+  const auto r = evaluate(*model, *dataset, EvalSpec{}, raw_pixels(), torch::kCPU, [&](size_t done, size_t total) {
+    EXPECT_EQ(total, 2u);
+    progress.push_back(done);
+  });
   EXPECT_TRUE(model->is_training());  // training mode restored
   EXPECT_EQ(progress, (std::vector<size_t>{1, 2}));
   EXPECT_EQ(r.images, 2);

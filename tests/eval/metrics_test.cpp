@@ -167,8 +167,8 @@ TEST(Report, ComparisonHasOneColumnPerResultAndMIoULast) {
     cm.add(torch::arange(19), torch::arange(19));
     return cm;
   }();
-  const auto table = format_comparison({{"teacher", summarise(perfect_cm, space, "16")},
-                                        {"student", summarise(cityscapes_matrix(), space, "16")}});
+  const auto table = format_comparison(
+      {{"teacher", summarise(perfect_cm, space, "16")}, {"student", summarise(cityscapes_matrix(), space, "16")}});
   EXPECT_NE(table.find("teacher"), std::string::npos);
   EXPECT_NE(table.find("student"), std::string::npos);
   EXPECT_EQ(table.find("terrain"), std::string::npos);
@@ -180,6 +180,7 @@ TEST(Report, ComparisonHasOneColumnPerResultAndMIoULast) {
 
   LabelSpace tiny;
   tiny.classes = {"a", "b", "c"};
-  EXPECT_THROW(format_comparison({{"x", summarise(perfect_cm, space, "")}, {"y", summarise(ConfusionMatrix(3), tiny, "")}}),
-               Error);
+  EXPECT_THROW(
+      format_comparison({{"x", summarise(perfect_cm, space, "")}, {"y", summarise(ConfusionMatrix(3), tiny, "")}}),
+      Error);
 }

@@ -41,8 +41,11 @@ void write_fake_run(const fs::path& run, double offset) {
   fs::create_directories(run / "diagnostics");
   std::string lines;
   for (int it = 10; it <= 100; it += 10)
-    lines += fmt::format(R"({{"iter": {}, "lr": {}, "it_per_s": 2.0, "elapsed_s": {}, "peak_rss_mib": 400, "loss": {}, "kept": {}}})",
-                         it, 1e-3 * (1 - it / 120.0), it / 2.0, 2.0 / (1 + it / 30.0), 0.5 + it / 400.0) + "\n";
+    lines +=
+        fmt::format(
+            R"({{"iter": {}, "lr": {}, "it_per_s": 2.0, "elapsed_s": {}, "peak_rss_mib": 400, "loss": {}, "kept": {}}})",
+            it, 1e-3 * (1 - it / 120.0), it / 2.0, 2.0 / (1 + it / 30.0), 0.5 + it / 400.0) +
+        "\n";
   for (const auto& [it, result] : {std::pair{50, fake_result(offset - 0.05)}, std::pair{100, fake_result(offset)}})
     lines += nlohmann::json{{"iter", it}, {"eval", nlohmann::json::parse(to_json(result))}}.dump() + "\n";
   write_text_atomically(run / "metrics.jsonl", lines);
@@ -52,7 +55,8 @@ void write_fake_run(const fs::path& run, double offset) {
   for (int it = 20; it <= 100; it += 20) {
     nlohmann::json classes = nlohmann::json::array();
     for (int c = 0; c < 19; ++c)
-      classes.push_back({{"class", LabelSpace::cityscapes19().classes[c]}, {"threshold", 0.2 + 0.01 * c + it / 1000.0},
+      classes.push_back({{"class", LabelSpace::cityscapes19().classes[c]},
+                         {"threshold", 0.2 + 0.01 * c + it / 1000.0},
                          {"kept_share", 0.5 + 0.02 * c}});
     pseudo += nlohmann::json{{"iter", it}, {"classes", classes}}.dump() + "\n";
   }
@@ -89,12 +93,14 @@ TEST(RunReport, SelfContainedWithEverySection) {
 TEST(RunReport, LeavesOutWhatTheRunDoesNotHaveAndRejectsANonRun) {
   TempDir dir;
   fs::create_directories(dir / "run");
-  write_text_atomically(dir / "run" / "metrics.jsonl", R"({"iter": 5, "loss": 1.5, "lr": 0.001})" "\n");
+  write_text_atomically(dir / "run" / "metrics.jsonl", R"({"iter": 5, "loss": 1.5, "lr": 0.001})"
+                                                       "\n");
   const std::string html = read_text_file(write_run_report((dir / "run").string()));
   EXPECT_TRUE(contains(html, "No validation during training"));
   EXPECT_TRUE(contains(html, "No metrics.json"));
   EXPECT_FALSE(contains(html, "Pseudo-labels"));
-  EXPECT_TRUE(contains(segtransfer::testing::error_of([&] { write_run_report((dir / "nothing").string()); }), "no metrics.jsonl"));
+  EXPECT_TRUE(contains(segtransfer::testing::error_of([&] { write_run_report((dir / "nothing").string()); }),
+                       "no metrics.jsonl"));
 }
 
 // Opens the report in headless Chromium, as a user's browser would: the page loads
@@ -103,7 +109,8 @@ TEST(RunReport, OpensInHeadlessChromium) {
   const char* chromium = "/usr/bin/chromium";
   if (!fs::exists(chromium)) {
     // CI installs Chromium and sets SEGTRANSFER_REQUIRE_CHROMIUM, so there a missing browser fails the test.
-    if (std::getenv("SEGTRANSFER_REQUIRE_CHROMIUM")) FAIL() << chromium << " is missing but SEGTRANSFER_REQUIRE_CHROMIUM is set";
+    if (std::getenv("SEGTRANSFER_REQUIRE_CHROMIUM"))
+      FAIL() << chromium << " is missing but SEGTRANSFER_REQUIRE_CHROMIUM is set";
     GTEST_SKIP() << "Debian's chromium is not installed (.ci/run installs it)";
   }
   TempDir dir;
@@ -122,8 +129,9 @@ TEST(RunReport, OpensInHeadlessChromium) {
   EXPECT_FALSE(contains(log, "Uncaught")) << log;
 
   const std::string shot = (dir / "shot.png").string();
-  const std::string shot_cmd = fmt::format("{} {} --window-size=1200,2400 --hide-scrollbars --screenshot={} file://{} 2> {}",
-                                           chromium, flags, shot, path, (dir / "log2.txt").string());
+  const std::string shot_cmd =
+      fmt::format("{} {} --window-size=1200,2400 --hide-scrollbars --screenshot={} file://{} 2> {}", chromium, flags,
+                  shot, path, (dir / "log2.txt").string());
   ASSERT_EQ(std::system(shot_cmd.c_str()), 0) << read_text_file(dir / "log2.txt");
   const cv::Mat img = cv::imread(shot, cv::IMREAD_COLOR);
   ASSERT_FALSE(img.empty());

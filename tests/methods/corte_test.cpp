@@ -66,8 +66,8 @@ corte: {{refine_start: 0.0, refine_min_agreement: 0.0, diagnostics_every: 3, jit
 optim: {{lr: 1.0e-3, warmup_iters: 2}}
 train: {{iterations: {}, batch_size: 2, checkpoint_every: 3, log_every: 1, workers: 1, threads: 1, seed: 5}}
 )",
-                                          method, (root / out).string(), (root / "synth" / "target").string(),
-                                          (root / "store").string(), iterations));
+                                      method, (root / out).string(), (root / "synth" / "target").string(),
+                                      (root / "store").string(), iterations));
 }
 
 }  // namespace
@@ -79,7 +79,8 @@ TEST(Corte, ResumeIsExactWithRefinementAndMixing) {
   auto split = corte_config(dir.path(), "corte", "split", 6);
   train(split, TrainOptions{false, 3});
   train(split, TrainOptions{true});
-  auto a = read_state_dict((dir / "full" / "model.pt").string()), b = read_state_dict((dir / "split" / "model.pt").string());
+  auto a = read_state_dict((dir / "full" / "model.pt").string()),
+       b = read_state_dict((dir / "split" / "model.pt").string());
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
 
@@ -109,7 +110,8 @@ TEST(Corte, BaselinesTrainAndLossGoesDown) {
   for (const std::string method : {"plain_distill", "soft_distill", "threshold_distill"}) {
     auto cfg = corte_config(dir.path(), method, method, 12);
     cfg.train.batch_size = 4;
-    if (method == "threshold_distill") cfg.tree["corte"]["fixed_threshold"] = 0.5;  // the noisy answers rarely reach 0.968
+    if (method == "threshold_distill")
+      cfg.tree["corte"]["fixed_threshold"] = 0.5;  // the noisy answers rarely reach 0.968
     TrainResult r = train(cfg);
     EXPECT_EQ(r.iterations, 12) << method;
     std::ifstream log(dir / method / "metrics.jsonl");

@@ -28,12 +28,12 @@ TEST(MethodTable, UnknownMethodListsTheKnownOnes) {
 }
 
 TEST(MethodTable, OptionChecksRejectABadSwitch) {
-  for (const auto& [method, bad] : std::vector<std::pair<std::string, std::string>>{
-           {"corte", "corte.thresholds=perclass"},
-           {"plain_distill", "corte.statistic=median"},
-           {"stvm", "stvm.weighting=both"},
-           {"clda", "clda.teacher_model=resnet"},
-           {"dual_teacher", "dual_teacher.teacher_model=resnet"}}) {
+  for (const auto& [method, bad] :
+       std::vector<std::pair<std::string, std::string>>{{"corte", "corte.thresholds=perclass"},
+                                                        {"plain_distill", "corte.statistic=median"},
+                                                        {"stvm", "stvm.weighting=both"},
+                                                        {"clda", "clda.teacher_model=resnet"},
+                                                        {"dual_teacher", "dual_teacher.teacher_model=resnet"}}) {
     const std::string weights = "stvm.source_weights=source/model.pt";  // STvM requires it
     const RunConfig ok = load_config("", {"method=" + method, weights});
     EXPECT_NO_THROW(method_entry(method).check_options(ok)) << method;
@@ -45,8 +45,8 @@ TEST(MethodTable, OptionChecksRejectABadSwitch) {
 }
 
 TEST(MethodTable, CorteSwitchesParseToTheirEnums) {
-  const RunConfig config =
-      load_config("", {"method=corte", "corte.pseudo_labels=absolute", "corte.thresholds=global", "corte.statistic=percentile"});
+  const RunConfig config = load_config(
+      "", {"method=corte", "corte.pseudo_labels=absolute", "corte.thresholds=global", "corte.statistic=percentile"});
   const ThresholdRule rule = CorteOptions::for_method(config).threshold_rule();
   EXPECT_EQ(rule.pseudo_labels, PseudoLabelKind::kAbsolute);
   EXPECT_EQ(rule.thresholds, ThresholdScope::kGlobal);
@@ -62,31 +62,74 @@ TEST(MethodTable, OptionStructDefaultsAgreeWithTheSchema) {
 #define SAME(field) EXPECT_EQ(plain.field, schema.field) << #field
   {
     const CorteOptions plain, schema = CorteOptions::for_method(load_config("", {"method=corte"}));
-    SAME(pseudo_labels); SAME(thresholds); SAME(statistic); SAME(percentile); SAME(fixed_threshold);
-    SAME(soft_until); SAME(temperature); SAME(refine); SAME(refine_start); SAME(refine_min_agreement);
-    SAME(refine_max_replaced); SAME(ema_momentum); SAME(mix); SAME(plain_view); SAME(strong_augment);
-    SAME(kept_share_weight); SAME(class_balance); SAME(diagnostics_every); SAME(evaluate_ema);
-    SAME(strong.jitter_strength); SAME(strong.jitter_p); SAME(strong.blur_p); SAME(strong.mean); SAME(strong.std);
+    SAME(pseudo_labels);
+    SAME(thresholds);
+    SAME(statistic);
+    SAME(percentile);
+    SAME(fixed_threshold);
+    SAME(soft_until);
+    SAME(temperature);
+    SAME(refine);
+    SAME(refine_start);
+    SAME(refine_min_agreement);
+    SAME(refine_max_replaced);
+    SAME(ema_momentum);
+    SAME(mix);
+    SAME(plain_view);
+    SAME(strong_augment);
+    SAME(kept_share_weight);
+    SAME(class_balance);
+    SAME(diagnostics_every);
+    SAME(evaluate_ema);
+    SAME(strong.jitter_strength);
+    SAME(strong.jitter_p);
+    SAME(strong.blur_p);
+    SAME(strong.mean);
+    SAME(strong.std);
   }
   {
     const SelfTrainingOptions plain, schema = SelfTrainingOptions::from_config(load_config(""));
-    SAME(pseudo_threshold); SAME(ema_momentum); SAME(ignore_top); SAME(ignore_bottom); SAME(mix); SAME(strong_augment);
-    SAME(strong.jitter_strength); SAME(strong.jitter_p); SAME(strong.blur_p);
+    SAME(pseudo_threshold);
+    SAME(ema_momentum);
+    SAME(ignore_top);
+    SAME(ignore_bottom);
+    SAME(mix);
+    SAME(strong_augment);
+    SAME(strong.jitter_strength);
+    SAME(strong.jitter_p);
+    SAME(strong.blur_p);
   }
   {
     const StvmOptions plain, schema = StvmOptions::from_config(load_config("", {"stvm.source_weights=s.pt"}));
-    SAME(embedding_dim); SAME(max_anchor_pixels); SAME(alpha); SAME(delta); SAME(sharpen); SAME(metric_weight);
-    SAME(metric_mix); SAME(reliability_weights);
+    SAME(embedding_dim);
+    SAME(max_anchor_pixels);
+    SAME(alpha);
+    SAME(delta);
+    SAME(sharpen);
+    SAME(metric_weight);
+    SAME(metric_mix);
+    SAME(reliability_weights);
   }
   {
     const CldaOptions plain, schema = CldaOptions::from_config(load_config(""));
-    SAME(teacher_model); SAME(teacher_init); SAME(saliency_momentum); SAME(nonsalient_quantile);
-    SAME(saliency_epsilon); SAME(update_every); SAME(temperature); SAME(distill_weight);
+    SAME(teacher_model);
+    SAME(teacher_init);
+    SAME(saliency_momentum);
+    SAME(nonsalient_quantile);
+    SAME(saliency_epsilon);
+    SAME(update_every);
+    SAME(temperature);
+    SAME(distill_weight);
   }
   {
     const DualTeacherOptions plain, schema = DualTeacherOptions::from_config(load_config(""));
-    SAME(teacher_model); SAME(teacher_weights); SAME(feature_weight); SAME(kl_weight); SAME(temperature);
-    SAME(on_source); SAME(on_target);
+    SAME(teacher_model);
+    SAME(teacher_weights);
+    SAME(feature_weight);
+    SAME(kl_weight);
+    SAME(temperature);
+    SAME(on_source);
+    SAME(on_target);
   }
 #undef SAME
 }

@@ -48,7 +48,8 @@ TEST(ClassMix, ReliableMaskPastesOnlyTheReliableHalfOfAPickedClass) {
   const auto mask = reliable_class_mix_mask(labels, reliability, rng);
   // One class of two; above class 1's (lower) median 0.7: the pixels at 0.8 and 0.9.
   EXPECT_TRUE(torch::equal(mask, torch::tensor({false, false, true, true, false, false}).view({2, 3})));
-  EXPECT_FALSE(reliable_class_mix_mask(torch::full({2, 2}, 255, torch::kLong), torch::ones({2, 2}), rng).any().item<bool>());
+  EXPECT_FALSE(
+      reliable_class_mix_mask(torch::full({2, 2}, 255, torch::kLong), torch::ones({2, 2}), rng).any().item<bool>());
 }
 
 TEST(Saliency, NonSalientMasksRatesAndTheMaskedStepTouchOnlyTheMask) {
@@ -57,7 +58,7 @@ TEST(Saliency, NonSalientMasksRatesAndTheMaskedStepTouchOnlyTheMask) {
   w.mutable_grad() = torch::tensor({1.0f, 0.0f, 1.0f, 1.0f});
   saliency.accumulate();  // first update: |w * g| = (1, 0, 3, 4)
   w.mutable_grad() = torch::tensor({3.0f, 0.0f, 1.0f, 1.0f});
-  saliency.accumulate();  // 0.5 (1, 0, 3, 4) + 0.5 (3, 0, 3, 4) = (2, 0, 3, 4)
+  saliency.accumulate();                               // 0.5 (1, 0, 3, 4) + 0.5 (3, 0, 3, 4) = (2, 0, 3, 4)
   const auto masks = saliency.non_salient_masks(0.5);  // median 2.5
   EXPECT_TRUE(torch::equal(masks[0], torch::tensor({true, true, false, false})));
   EXPECT_DOUBLE_EQ(saliency.saliency_rates(1e-8)[0].second, 0.25);
@@ -88,5 +89,8 @@ TEST(FeatureDistillation, AdapterShapesAndLoss) {
   const auto teacher = torch::full({2, 40, 8, 12}, 0.5);
   const auto student = torch::full({2, 40, 4, 6}, 1.5);
   EXPECT_NEAR(feature_distillation_loss(student, teacher).item<double>(), 40.0, 1e-4);  // Σ_c 1² per pixel
-  EXPECT_TRUE(contains(error_of([&] { feature_distillation_loss(student, torch::zeros({2, 39, 8, 12})); }), "channels"));
+  EXPECT_TRUE(contains(error_of([&] {
+                         feature_distillation_loss(student, torch::zeros({2, 39, 8, 12}));
+                       }),
+                       "channels"));
 }

@@ -49,8 +49,8 @@ optim: {{lr: 1.0e-3, warmup_iters: 2}}
 train: {{iterations: {}, batch_size: 2, checkpoint_every: 3, log_every: 1, workers: 1, threads: 1, seed: 5}}
 {}
 )",
-                                          method, (root / out).string(), (root / "synth" / "source").string(),
-                                          (root / "synth" / "target").string(), iterations, extra));
+                                      method, (root / out).string(), (root / "synth" / "source").string(),
+                                      (root / "synth" / "target").string(), iterations, extra));
 }
 
 std::vector<double> logged(const fs::path& run, const std::string& key) {
@@ -71,7 +71,8 @@ void expect_exact_resume(const fs::path& root, const std::string& method, const 
   auto a = read_state_dict((root / (method + "_full") / "model.pt").string());
   auto b = read_state_dict((root / (method + "_split") / "model.pt").string());
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << method << " " << a[i].first;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << method << " " << a[i].first;
   // The final weights load back into the network.
   auto model = make_model("lraspp_mobilenet_v3_small", 19);
   EXPECT_NO_THROW(load_model_weights((root / (method + "_split") / "model.pt").string(), *model));
@@ -165,7 +166,8 @@ TEST(Uda, StvmStartsFromTheSourceModelResumesExactlyAndLearnsItsMetric) {
   EXPECT_FALSE(logged(dir / "stvm_long", "pseudo_accuracy").empty());
   EXPECT_FALSE(logged(dir / "stvm_long", "reliability_right").empty() &&
                logged(dir / "stvm_long", "reliability_wrong").empty());
-  EXPECT_TRUE(contains(error_of([&] { train(uda_config(dir.path(), "stvm", "stvm_none", 2)); }), "stvm.source_weights"));
+  EXPECT_TRUE(
+      contains(error_of([&] { train(uda_config(dir.path(), "stvm", "stvm_none", 2)); }), "stvm.source_weights"));
   // The thresholded mean teacher it is compared with: DACS's weights, plain ClassMix.
   train(uda_config(dir.path(), "stvm", "stvm_threshold", 2,
                    "stvm: {source_weights: " + source + ", weighting: threshold, metric_mix: false}"));

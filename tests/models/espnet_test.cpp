@@ -12,7 +12,6 @@
 using namespace segtransfer;
 using namespace segtransfer::testing;
 
-
 // The paper reports ~0.364M parameters for ESPNet (p=2, q=8, 20 Cityscapes classes).
 TEST(ESPNet, PublishedConfigurationSize) {
   EXPECT_EQ(count_parameters(*ESPNet(ESPNetOptions(20))), 365109);

@@ -7,7 +7,6 @@
 using namespace segtransfer;
 using namespace segtransfer::testing;
 
-
 // torchvision documents lraspp_mobilenet_v3_large at 3,221,538 parameters (21 classes).
 TEST(LRASPP, LargeMatchesTorchvision) {
   LRASPP model(LRASPPOptions(21));

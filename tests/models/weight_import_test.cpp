@@ -245,8 +245,7 @@ std::vector<std::pair<std::string, torch::Tensor>> torchvision_layout(const std:
 
 bool all_loaded_under(const ImportReport& report, const std::string& prefix, const std::vector<std::string>& names) {
   for (const auto& n : names)
-    if (n.rfind(prefix, 0) == 0 &&
-        std::find(report.loaded.begin(), report.loaded.end(), n) == report.loaded.end() &&
+    if (n.rfind(prefix, 0) == 0 && std::find(report.loaded.begin(), report.loaded.end(), n) == report.loaded.end() &&
         n.find("num_batches_tracked") == std::string::npos)
       return false;
   return true;
@@ -299,8 +298,7 @@ TEST(ImportStateDict, TorchvisionSegmentationCheckpointsWithOtherClasses) {
   SegmentationModel lraspp = make_model("lraspp_mobilenet_v3_large", 11);
   const ImportReport r = import_state_dict(*lraspp, torchvision_layout("lraspp_mobilenet_v3_large"));
   EXPECT_TRUE(r.layout.empty()) << r.summary();
-  EXPECT_EQ(r.fresh_for_classes,
-            (std::vector<std::string>{"classifier.low_classifier", "classifier.high_classifier"}));
+  EXPECT_EQ(r.fresh_for_classes, (std::vector<std::string>{"classifier.low_classifier", "classifier.high_classifier"}));
   EXPECT_EQ(r.classes_in_archive, 21);
   EXPECT_EQ(r.classes_here, 11);
   EXPECT_NE(r.summary().find("start fresh, their class count differs (21 in the file, 11 here)"), std::string::npos)

@@ -29,13 +29,12 @@ using testing::CliResult;
 using testing::run_cli;
 using testing::TempDir;
 
-
 std::string train_args(const fs::path& data, const fs::path& out, int batch, int iterations) {
   return "train --set model.name=lraspp_mobilenet_v3_small --set data.source.type=gta5 --set data.source.root=" +
          data.string() + " --set optim.type=sgd --set optim.lr=0.05 --set optim.warmup_iters=0" +
-         " --set train.batch_size=" + std::to_string(batch) + " --set train.iterations=" +
-         std::to_string(iterations) + " --set train.log_every=1 --set train.threads=1 --set train.workers=1" +
-         " --set data.augment.hflip=0.5 -o " + out.string();
+         " --set train.batch_size=" + std::to_string(batch) + " --set train.iterations=" + std::to_string(iterations) +
+         " --set train.log_every=1 --set train.threads=1 --set train.workers=1" + " --set data.augment.hflip=0.5 -o " +
+         out.string();
 }
 
 std::map<std::string, torch::Tensor> weights_of(const fs::path& run) {
@@ -58,7 +57,7 @@ TEST(Distributed, TwoProcessesEndWhereOneProcessOnTheCombinedBatchEnds) {
   EXPECT_TRUE(testing::contains(two.output, "synchronised BatchNorm")) << two.output;
 
   const auto a = weights_of(dir / "one"), b = weights_of(dir / "two");
-  const auto init = [&] {  // how far training moved the weights, to judge the tolerance against
+  const auto init = [&] {   // how far training moved the weights, to judge the tolerance against
     torch::manual_seed(0);  // as the trainer does before making the model (train.seed 0)
     return make_model("lraspp_mobilenet_v3_small", 19);
   }();
@@ -67,7 +66,8 @@ TEST(Distributed, TwoProcessesEndWhereOneProcessOnTheCombinedBatchEnds) {
   for (const auto& [name, t] : a) {
     worst = std::max(worst, (t - b.at(name)).abs().max().item<double>());
   }
-  for (const auto& p : init->named_parameters()) moved = std::max(moved, (p.value() - a.at(p.key())).abs().max().item<double>());
+  for (const auto& p : init->named_parameters())
+    moved = std::max(moved, (p.value() - a.at(p.key())).abs().max().item<double>());
   EXPECT_LT(worst, 1e-4) << "largest difference between the 1-process and 2-process weights";
   std::cout << "largest weight difference " << worst << ", largest change by training " << moved << "\n";
   EXPECT_GT(moved, 1e-3) << "training did not move the weights: the comparison would prove nothing";
@@ -76,8 +76,9 @@ TEST(Distributed, TwoProcessesEndWhereOneProcessOnTheCombinedBatchEnds) {
 pid_t spawn_rank(int rank, const std::string& args, const fs::path& log, const std::string& port) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  for (const auto& kv : {"RANK=" + std::to_string(rank), std::string("WORLD_SIZE=2"), std::string("MASTER_ADDR=127.0.0.1"),
-                         "MASTER_PORT=" + port, "LOCAL_RANK=" + std::to_string(rank), std::string("LOCAL_WORLD_SIZE=2")})
+  for (const auto& kv :
+       {"RANK=" + std::to_string(rank), std::string("WORLD_SIZE=2"), std::string("MASTER_ADDR=127.0.0.1"),
+        "MASTER_PORT=" + port, "LOCAL_RANK=" + std::to_string(rank), std::string("LOCAL_WORLD_SIZE=2")})
     env_strings.push_back(kv);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());

@@ -78,7 +78,9 @@ TEST(AugmentedTeacher, MergesFlippedAndScaledViewsInTheImagesFrame) {
 // Label-only boxes: per-pixel majority, a tie to the first view; a flipped label map
 // of halves against the unflipped one ties everywhere, so the unflipped one wins.
 TEST(AugmentedTeacher, LabelOnlyAnswersVote) {
-  const auto map = [](std::vector<uint8_t> v) { return cv::Mat(1, static_cast<int>(v.size()), CV_8UC1, v.data()).clone(); };
+  const auto map = [](std::vector<uint8_t> v) {
+    return cv::Mat(1, static_cast<int>(v.size()), CV_8UC1, v.data()).clone();
+  };
   const cv::Mat voted = vote_labels({map({1, 1, 2, 0}), map({2, 1, 2, 1}), map({2, 0, 255, 255})}, 3);
   EXPECT_EQ(voted.at<uint8_t>(0, 0), 2);  // 2 of 3
   EXPECT_EQ(voted.at<uint8_t>(0, 1), 1);

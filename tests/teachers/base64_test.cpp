@@ -8,9 +8,13 @@ using namespace segtransfer;
 
 // RFC 4648 section 10's test vectors, both ways.
 TEST(Base64, Rfc4648Vectors) {
-  const std::vector<std::pair<std::string, std::string>> vectors{
-      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-      {"foobar", "Zm9vYmFy"}};
+  const std::vector<std::pair<std::string, std::string>> vectors{{"", ""},
+                                                                 {"f", "Zg=="},
+                                                                 {"fo", "Zm8="},
+                                                                 {"foo", "Zm9v"},
+                                                                 {"foob", "Zm9vYg=="},
+                                                                 {"fooba", "Zm9vYmE="},
+                                                                 {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(base64_encode(plain), encoded);
     EXPECT_EQ(base64_decode(encoded, "test"), plain);
@@ -21,7 +25,7 @@ TEST(Base64, Rfc4648Vectors) {
 }
 
 TEST(Base64, RejectsWhatIsNotBase64) {
-  EXPECT_THROW(base64_decode("Zm9", "answer"), Error);    // length
-  EXPECT_THROW(base64_decode("Zm9*", "answer"), Error);   // alphabet
-  EXPECT_THROW(base64_decode("Z=9v", "answer"), Error);   // padding inside
+  EXPECT_THROW(base64_decode("Zm9", "answer"), Error);   // length
+  EXPECT_THROW(base64_decode("Zm9*", "answer"), Error);  // alphabet
+  EXPECT_THROW(base64_decode("Z=9v", "answer"), Error);  // padding inside
 }

@@ -67,8 +67,8 @@ TEST(Query, AnInterruptedQueryResumesWithoutAskingTwice) {
   { std::ofstream(dir / "store" / "im18.topk.tmp.123") << "partial"; }
 
   CountingTeacher second(1000);
-  const QueryReport r = run_query(second, *images, PredictionStore::open_for_writing((dir / "store").string(),
-                                                                                     {2, 4, "counting"}));
+  const QueryReport r =
+      run_query(second, *images, PredictionStore::open_for_writing((dir / "store").string(), {2, 4, "counting"}));
   EXPECT_FALSE(fs::exists(dir / "store" / "im18.topk.tmp.123"));  // reopening clears what the kill left
   EXPECT_EQ(r.skipped, 7);
   EXPECT_EQ(r.stored, 13);

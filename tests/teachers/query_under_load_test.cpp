@@ -39,11 +39,16 @@ std::string good_answer(int index, int rows, int cols) {
 std::string fault_of(int index, int attempt) {
   if (malformed(index)) return "malformed";
   switch (index % 6) {
-    case 1: return attempt == 1 ? "500" : "";
-    case 2: return attempt <= 2 ? "truncated" : "";
-    case 3: return attempt == 1 ? "429" : "";
-    case 4: return "slow";
-    default: return "";
+    case 1:
+      return attempt == 1 ? "500" : "";
+    case 2:
+      return attempt <= 2 ? "truncated" : "";
+    case 3:
+      return attempt == 1 ? "429" : "";
+    case 4:
+      return "slow";
+    default:
+      return "";
   }
 }
 

@@ -5,9 +5,12 @@
 namespace segtransfer {
 
 FeatureAdapterImpl::FeatureAdapterImpl(const FeatureAdapterOptions& o)
-    : conv_(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 1)))) {}
+    : conv_(
+          register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 1)))) {}
 
-torch::Tensor FeatureAdapterImpl::forward(const torch::Tensor& student_features) { return conv_->forward(student_features); }
+torch::Tensor FeatureAdapterImpl::forward(const torch::Tensor& student_features) {
+  return conv_->forward(student_features);
+}
 
 torch::Tensor feature_distillation_loss(const torch::Tensor& adapted_student, const torch::Tensor& teacher_features) {
   if (adapted_student.size(0) != teacher_features.size(0) || adapted_student.size(1) != teacher_features.size(1))

@@ -8,7 +8,8 @@
 namespace segtransfer {
 
 struct FeatureAdapterOptions {
-  FeatureAdapterOptions(int64_t in_channels, int64_t out_channels) : in_channels_(in_channels), out_channels_(out_channels) {}
+  FeatureAdapterOptions(int64_t in_channels, int64_t out_channels)
+      : in_channels_(in_channels), out_channels_(out_channels) {}
   TORCH_ARG(int64_t, in_channels);
   TORCH_ARG(int64_t, out_channels);
 };

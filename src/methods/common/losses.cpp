@@ -7,8 +7,8 @@ namespace segtransfer {
 torch::Tensor weighted_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels,
                                      const torch::Tensor& pixel_weight) {
   namespace F = torch::nn::functional;
-  auto ce = F::cross_entropy(logits, labels,
-                             F::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kNone));
+  auto ce =
+      F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kNone));
   return (ce * pixel_weight).mean();
 }
 

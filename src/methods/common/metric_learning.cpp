@@ -7,8 +7,10 @@ namespace segtransfer {
 namespace F = torch::nn::functional;
 
 MetricHeadImpl::MetricHeadImpl(const MetricHeadOptions& o)
-    : conv1_(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.hidden_channels(), 1)))),
-      conv2_(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.hidden_channels(), o.embedding_dim(), 1)))),
+    : conv1_(register_module("conv1",
+                             torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.hidden_channels(), 1)))),
+      conv2_(register_module("conv2",
+                             torch::nn::Conv2d(torch::nn::Conv2dOptions(o.hidden_channels(), o.embedding_dim(), 1)))),
       proxies_(register_parameter("proxies", torch::randn({o.num_classes(), o.embedding_dim()}) /
                                                  std::sqrt(static_cast<double>(o.embedding_dim())))) {}
 
@@ -27,7 +29,7 @@ torch::Tensor proxy_anchor_loss(const torch::Tensor& embeddings, const torch::Te
     throw Error("proxy_anchor_loss: embeddings (N, D), labels (N) and proxies (C, D) do not fit: " +
                 c10::str(embeddings.sizes(), " ", labels.sizes(), " ", proxies.sizes()));
   const int64_t classes = proxies.size(0);
-  const auto cos = embeddings.matmul(proxies.t());                      // (N, C)
+  const auto cos = embeddings.matmul(proxies.t());                     // (N, C)
   const auto positive = F::one_hot(labels, classes).to(torch::kBool);  // (N, C)
   const auto zero = torch::zeros_like(cos);
   const auto pos_sum = torch::where(positive, torch::exp(-alpha * (cos - delta)), zero).sum(0);

@@ -13,7 +13,9 @@ enum class ThresholdScope { kPerClass, kGlobal, kFixed };      // τ_c per class
 enum class ThresholdStatistic { kMean, kPercentile };          // of the confidences a threshold summarises
 
 inline constexpr std::array<std::pair<std::string_view, PseudoLabelKind>, 3> kPseudoLabelKinds{
-    {{"relative", PseudoLabelKind::kRelative}, {"absolute", PseudoLabelKind::kAbsolute}, {"argmax", PseudoLabelKind::kArgmax}}};
+    {{"relative", PseudoLabelKind::kRelative},
+     {"absolute", PseudoLabelKind::kAbsolute},
+     {"argmax", PseudoLabelKind::kArgmax}}};
 inline constexpr std::array<std::pair<std::string_view, ThresholdScope>, 3> kThresholdScopes{
     {{"per_class", ThresholdScope::kPerClass}, {"global", ThresholdScope::kGlobal}, {"fixed", ThresholdScope::kFixed}}};
 inline constexpr std::array<std::pair<std::string_view, ThresholdStatistic>, 2> kThresholdStatistics{

@@ -68,8 +68,8 @@ void log_pseudo_labels(const PseudoLabels& pseudo, const torch::Tensor& truth, c
   stats[prefix + "pseudo_weight"] = pseudo.weight.mean().item<double>();
   if (!truth.defined()) return;
   auto judged = truth != kIgnoreIndex;
-  stats[prefix + "pseudo_accuracy"] = ((pseudo.labels == truth) & judged).sum().item<double>() /
-                                      std::max(1.0, judged.sum().item<double>());
+  stats[prefix + "pseudo_accuracy"] =
+      ((pseudo.labels == truth) & judged).sum().item<double>() / std::max(1.0, judged.sum().item<double>());
 }
 
 }  // namespace segtransfer

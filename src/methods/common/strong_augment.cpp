@@ -51,10 +51,10 @@ torch::Tensor strong_augment(const torch::Tensor& images, const StrongAugmentOpt
     if (jitter) {
       const double s = o.jitter_strength;
       auto factor = [&] { return 1 + s * (2 * unit(rng) - 1); };
-      x = x * factor();                                        // brightness
-      x = (x - x.mean()) * factor() + x.mean();                // contrast
+      x = x * factor();                          // brightness
+      x = (x - x.mean()) * factor() + x.mean();  // contrast
       auto grey = (x * torch::tensor({0.299, 0.587, 0.114}, x.options()).view({3, 1, 1})).sum(0, true);
-      x = (x - grey) * factor() + grey;                        // saturation
+      x = (x - grey) * factor() + grey;  // saturation
       x = x.clamp(0, 255);
     }
     if (do_blur) {
