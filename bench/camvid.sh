@@ -158,20 +158,32 @@ grid() {
   done
 }
 
+# The finished seeds 0-2 of the runs "<base>_s<seed>", their folders joined by $2 (default ",").
+seeds_of() {
+  local sep=${2:-,} out="" s
+  for s in 0 1 2; do finished "$1_s$s" && out+="$(where "$1_s$s")$sep"; done
+  echo "${out%"$sep"}"
+}
+# One table (segtransfer compare) when it has more than $3 rows: title, file under OUT, then the rows.
+draw_table() {
+  local title=$1 file=$2 min=$3
+  shift 3
+  [ $# -gt "$min" ] || return 0
+  echo "### $title"
+  $ST compare "$@" -o "$OUT/$file"
+  echo
+}
+
 tables() {
-  local box budget method rows runs s
+  local box budget method rows runs v n lines points p
   for box in $BOXES; do
     for budget in 5 20 60; do
       rows=("black box=$(where "box_$box")/metrics.json")
       for method in plain_distill soft_distill threshold_distill corte; do
-        runs=""
-        for s in 0 1 2; do finished "${box}_${method}_${budget}min_s$s" && runs+="$(where "${box}_${method}_${budget}min_s$s"),"; done
-        [ -n "$runs" ] && rows+=("$method=${runs%,}")
+        runs=$(seeds_of "${box}_${method}_${budget}min")
+        [ -n "$runs" ] && rows+=("$method=$runs")
       done
-      [ ${#rows[@]} -gt 1 ] || continue
-      echo "### $box, $budget minutes"
-      $ST compare "${rows[@]}" -o "$OUT/table_${box}_${budget}min.md"
-      echo
+      draw_table "$box, $budget minutes" "table_${box}_${budget}min.md" 1 "${rows[@]}"
     done
     if [ "$box" = espnet ]; then
       rows=()
@@ -181,19 +193,14 @@ tables() {
           finished "$n" && rows+=("$method${v:+ $v}=$(where "$n")")
         done
       done
-      if [ ${#rows[@]} -gt 0 ]; then
-        echo "### $box, recipe variants, 5 minutes"
-        $ST compare "${rows[@]}" -o "$OUT/table_${box}_variants.md"
-        echo
-      fi
+      draw_table "$box, recipe variants, 5 minutes" "table_${box}_variants.md" 0 ${rows[@]+"${rows[@]}"}
     fi
     lines=()
     for method in plain_distill corte; do
       points=()
       for budget in 5 20 60; do
-        p=""
-        for s in 0 1 2; do finished "${box}_${method}_${budget}min_s$s" && p+="$(where "${box}_${method}_${budget}min_s$s")+"; done
-        [ -n "$p" ] && points+=("${p%+}")
+        p=$(seeds_of "${box}_${method}_${budget}min" +)
+        [ -n "$p" ] && points+=("$p")
       done
       [ ${#points[@]} -gt 0 ] && lines+=("$method=$(IFS=,; echo "${points[*]}")")
     done
@@ -206,34 +213,22 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   finished espnet_plain_distill_20min_s0 && rows+=("plain_distill=$(where espnet_plain_distill_20min_s0)")
-  if [ ${#rows[@]} -gt 3 ]; then
-    echo "### espnet, CoRTe's parts, 20 minutes"
-    $ST compare "${rows[@]}" -o "$OUT/table_espnet_ablation.md"
-    echo
-  fi
+  draw_table "espnet, CoRTe's parts, 20 minutes" table_espnet_ablation.md 3 "${rows[@]}"
   # Query budget: CoRTe on all, on a chosen half and quarter of the train images (20 minutes).
   rows=("black box=$(where box_espnet)/metrics.json")
   finished espnet_corte_20min_s0 && rows+=("corte all 367=$(where espnet_corte_20min_s0)")
   for v in kcenter50 random50 kcenter25 random25; do
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
-  if [ ${#rows[@]} -gt 2 ]; then
-    echo "### espnet, query budget, 20 minutes"
-    $ST compare "${rows[@]}" -o "$OUT/table_espnet_budget.md"
-    echo
-  fi
+  draw_table "espnet, query budget, 20 minutes" table_espnet_budget.md 2 "${rows[@]}"
   # Source-free: the source model as it is, then each adaptation, per budget.
   for budget in 20 60; do
     rows=("source model=$RESULTS/source_espnet_city/metrics.json")
     for v in stvm meanteacher stvm_noreliability stvm_nometricmix; do
-      runs=""
-      for s in 0 1 2; do finished "city_${v}_${budget}min_s$s" && runs+="$(where "city_${v}_${budget}min_s$s"),"; done
-      [ -n "$runs" ] && rows+=("$v=${runs%,}")
+      runs=$(seeds_of "city_${v}_${budget}min")
+      [ -n "$runs" ] && rows+=("$v=$runs")
     done
-    [ ${#rows[@]} -gt 1 ] || continue
-    echo "### source-free (ESPNet Cityscapes model), $budget minutes"
-    $ST compare "${rows[@]}" -o "$OUT/table_sourcefree_${budget}min.md"
-    echo
+    draw_table "source-free (ESPNet Cityscapes model), $budget minutes" "table_sourcefree_${budget}min.md" 1 "${rows[@]}"
   done
   return 0
 }
