@@ -203,6 +203,13 @@ void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& p
   if (!user.IsMap())
     throw Error("config " + origin + ": '" + (prefix.empty() ? "<root>" : prefix) + "' must be a mapping of keys");
   for (const auto& kv : user) {
+    // A key written as a list or mapping (`[a]: 1`, `? {a: b}`) is valid YAML but no config key.
+    if (!kv.first.IsScalar()) {
+      std::stringstream s;
+      s << kv.first;
+      throw Error("config " + origin + ": key '" + s.str() + "' under '" + (prefix.empty() ? "<root>" : prefix) +
+                  "' must be a plain name");
+    }
     std::string key = kv.first.as<std::string>();
     std::string path = prefix.empty() ? key : prefix + "." + key;
     if (!base[key]) throw Error("unknown config key '" + path + "' in " + origin + suggestion(base, prefix, key));

@@ -41,6 +41,19 @@ TEST(Config, UnknownKeyIsNamedWithSuggestion) {
   EXPECT_THROW(load_config_text("", {"no_equals_sign"}), Error);
 }
 
+// Found by the config fuzzer: a list or mapping used as a key escaped as a yaml-cpp exception.
+TEST(Config, NonScalarKeyIsAConfigError) {
+  for (const char* text : {"[a, b]: 1\n", "train: {? {x: 1} : 2}\n", "data: {augment: {[crop]: 3}}\n"}) {
+    try {
+      load_config_text(text, {}, "keys.yaml");
+      FAIL() << "no error for " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("keys.yaml"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("plain name"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Config, WrongTypeNamesKey) {
   try {
     load_config_text("train: {iterations: many}\n");
