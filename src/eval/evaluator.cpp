@@ -88,16 +88,20 @@ ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& sp
   return [mapping](const torch::Tensor& logits) { return map_probabilities(*mapping, logits.softmax(1)).argmax(1); };
 }
 
-torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec) {
+torch::Tensor eval_input(const torch::Tensor& image, const EvalSpec& spec) {
   if (image.dim() != 4 || image.size(1) != 3)
     throw Error(
         fmt::format("infer_logits: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
-  const int64_t h = image.size(2), w = image.size(3);
   const bool resize = spec.resize[0] != 0 || spec.resize[1] != 0;
   if (resize && (spec.resize[0] < 1 || spec.resize[1] < 1))
     throw Error(fmt::format("config key 'eval.resize' must be [w, h] with both positive or [0, 0], got [{}, {}]",
                             spec.resize[0], spec.resize[1]));
-  const auto input = resize ? resize_bilinear(image, spec.resize[1], spec.resize[0]) : image;
+  return resize ? resize_bilinear(image, spec.resize[1], spec.resize[0]) : image;
+}
+
+torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec) {
+  const auto input = eval_input(image, spec);
+  const int64_t h = image.size(2), w = image.size(3);
 
   torch::Tensor logits;
   if (spec.mode == "whole")

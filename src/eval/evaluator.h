@@ -11,6 +11,10 @@
 
 namespace segtransfer {
 
+// image: (N, 3, H, W) normalised. The input the network sees: resized to eval.resize
+// (bilinear) when that is set, else the image itself.
+torch::Tensor eval_input(const torch::Tensor& image, const EvalSpec& spec);
+
 // image: (1, 3, H, W) normalised. Returns (1, C, H, W) logits at the image's size.
 torch::Tensor infer_logits(SegmentationModelImpl& model, const torch::Tensor& image, const EvalSpec& spec);
 
