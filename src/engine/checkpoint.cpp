@@ -65,6 +65,25 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
   }
   return archive;
 }
+
+// Format version, model name (checked against `model_name`) and iteration.
+CheckpointInfo read_header(torch::serialize::InputArchive& archive, const std::string& path,
+                           const std::string& model_name) {
+  CheckpointInfo info;
+  torch::Tensor version, iteration;
+  archive.read("format_version", version);
+  if (version.item<int64_t>() != kFormatVersion)
+    throw Error("checkpoint " + path + " has format version " + std::to_string(version.item<int64_t>()) +
+                ", this build reads " + std::to_string(kFormatVersion));
+  c10::IValue name;
+  archive.read("model_name", name);
+  info.model_name = name.toStringRef();
+  if (info.model_name != model_name)
+    throw Error("checkpoint " + path + " holds a " + info.model_name + ", the config asks for " + model_name);
+  archive.read("iteration", iteration);
+  info.iteration = iteration.item<int64_t>();
+  return info;
+}
 }  // namespace
 
 CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name, SegmentationModelImpl& model,
@@ -72,19 +91,8 @@ CheckpointInfo load_checkpoint(const std::string& path, const std::string& model
   auto archive = open_archive(path);
   CheckpointInfo info;
   try {
-    torch::Tensor version, iteration, rng;
-    archive.read("format_version", version);
-    if (version.item<int64_t>() != kFormatVersion)
-      throw Error("checkpoint " + path + " has format version " + std::to_string(version.item<int64_t>()) +
-                  ", this build reads " + std::to_string(kFormatVersion));
-    c10::IValue name;
-    archive.read("model_name", name);
-    info.model_name = name.toStringRef();
-    if (info.model_name != model_name)
-      throw Error("checkpoint " + path + " holds a " + info.model_name + ", the config asks for " + model_name);
-    archive.read("iteration", iteration);
-    info.iteration = iteration.item<int64_t>();
-    torch::Tensor elapsed;
+    info = read_header(archive, path, model_name);
+    torch::Tensor rng, elapsed;
     if (archive.try_read("elapsed_s", elapsed)) info.elapsed_s = elapsed.item<double>();  // absent before 0.2
     torch::serialize::InputArchive model_archive, optim_archive, method_archive;
     archive.read("model", model_archive);
@@ -102,6 +110,17 @@ CheckpointInfo load_checkpoint(const std::string& path, const std::string& model
                 std::string(e.what_without_backtrace()).substr(0, 200));
   }
   return info;
+}
+
+SavedMethodState read_method_state(const std::string& path, const std::string& model_name) {
+  SavedMethodState saved{{}, open_archive(path), {}};
+  try {
+    saved.info = read_header(saved.checkpoint, path, model_name);
+    saved.checkpoint.read("method", saved.state);
+  } catch (const c10::Error& e) {
+    throw Error("cannot read checkpoint " + path + ": " + std::string(e.what_without_backtrace()).substr(0, 200));
+  }
+  return saved;
 }
 
 }  // namespace segtransfer

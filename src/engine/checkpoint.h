@@ -26,4 +26,14 @@ void save_checkpoint(const std::string& path, const CheckpointInfo& info, Segmen
 CheckpointInfo load_checkpoint(const std::string& path, const std::string& model_name, SegmentationModelImpl& model,
                                torch::optim::Optimizer& optimizer, TrainingMethod& method);
 
+// A checkpoint's method state (what TrainingMethod::save_state wrote), read without
+// resuming the run, for diagnostics of a finished or running run. Throws Error naming
+// the file when it is absent, not a checkpoint, or written for another model.
+struct SavedMethodState {
+  CheckpointInfo info;                        // iteration and model_name; elapsed_s is not read
+  torch::serialize::InputArchive checkpoint;  // the whole archive (keeps `state`'s storage)
+  torch::serialize::InputArchive state;       // its "method" part
+};
+SavedMethodState read_method_state(const std::string& path, const std::string& model_name);
+
 }  // namespace segtransfer
