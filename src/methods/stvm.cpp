@@ -38,6 +38,9 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
 }
 
 namespace {
+const char* const kTeacherKey = "stvm_teacher";
+const char* const kMetricKey = "stvm_metric_head";
+
 // The student, with the source model's weights: the teacher is copied from it.
 SegmentationModelImpl& with_weights(SegmentationModelImpl& model, const std::string& path) {
   load_weights_for_key("stvm.source_weights", path, model);
@@ -52,6 +55,44 @@ torch::Tensor labels_at(const torch::Tensor& labels, at::IntArrayRef size) {
       .to(torch::kLong);
 }
 }  // namespace
+
+torch::Tensor stvm_reliability(const torch::Tensor& embeddings, const torch::Tensor& labels,
+                               const torch::Tensor& proxies, const StvmOptions& options) {
+  torch::NoGradGuard no_grad;
+  const auto grid_labels = labels_at(labels, embeddings.sizes().slice(2));
+  const auto at_grid = proxy_reliability(embeddings.detach(), grid_labels, proxies.detach(), options.alpha);
+  return F::interpolate(at_grid.unsqueeze(1), F::InterpolateFuncOptions()
+                                                  .size(labels.sizes().slice(1).vec())
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false))
+      .squeeze(1)
+      .pow(options.sharpen);
+}
+
+StvmTeacher load_stvm_teacher(torch::serialize::InputArchive& method_state, const RunConfig& config,
+                              torch::Device device) {
+  StvmTeacher t;
+  t.options = StvmOptions::from_config(config);
+  t.model = make_model(config.model.name, config.model.num_classes);
+  t.metric = MetricHead(
+      MetricHeadOptions(t.model->feature_channels(), config.model.num_classes).embedding_dim(t.options.embedding_dim));
+  torch::serialize::InputArchive teacher, metric;
+  if (!method_state.try_read(kTeacherKey, teacher) || !method_state.try_read(kMetricKey, metric))
+    throw Error("the checkpoint holds no STvM teacher and metric head: was this run trained with method stvm?");
+  try {
+    t.model->load(teacher);
+    t.metric->load(metric);
+  } catch (const c10::Error& e) {
+    throw Error("the checkpoint's STvM state does not fit model " + config.model.name + " with stvm.embedding_dim " +
+                std::to_string(t.options.embedding_dim) + ": " +
+                std::string(e.what_without_backtrace()).substr(0, 200));
+  }
+  t.model->to(device);
+  t.metric->to(device);
+  t.model->eval();
+  t.metric->eval();
+  return t;
+}
 
 Stvm::Stvm(MethodContext context)
     : TrainingMethod(std::move(context)),
@@ -90,19 +131,9 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
                    step.iteration, "Proxy-Anchor loss");
 
   // 3. Reliability of each pseudo-label: its class's share of the proxy softmax.
-  torch::Tensor reliability;
-  {
-    torch::NoGradGuard no_grad;
-    const auto at_grid =
-        proxy_reliability(embeddings.detach(), grid_labels, metric_->normalised_proxies().detach(), options_.alpha);
-    reliability =
-        F::interpolate(
-            at_grid.unsqueeze(1),
-            F::InterpolateFuncOptions().size(labels.sizes().slice(1).vec()).mode(torch::kBilinear).align_corners(false))
-            .squeeze(1)
-            .pow(options_.sharpen);
-    reliability = ignore_rows(reliability, self_training_.ignore_top, self_training_.ignore_bottom);
-  }
+  const torch::Tensor reliability =
+      ignore_rows(stvm_reliability(embeddings, labels, metric_->normalised_proxies(), options_),
+                  self_training_.ignore_top, self_training_.ignore_bottom);
   // The ablation: the same mean teacher with DACS's weights instead (the metric
   // head still trains, so the step's cost stays comparable).
   const torch::Tensor weight =
@@ -152,16 +183,16 @@ void Stvm::record_reliability_diagnostics(const torch::Tensor& labels, const tor
 }
 
 void Stvm::save_state(torch::serialize::OutputArchive& archive) const {
-  teacher_.save(archive, "stvm_teacher");
+  teacher_.save(archive, kTeacherKey);
   torch::serialize::OutputArchive metric;
   metric_->save(metric);
-  archive.write("stvm_metric_head", metric);
+  archive.write(kMetricKey, metric);
 }
 
 void Stvm::load_state(torch::serialize::InputArchive& archive) {
-  teacher_.load(archive, "stvm_teacher", ctx_.device);
+  teacher_.load(archive, kTeacherKey, ctx_.device);
   torch::serialize::InputArchive metric;
-  archive.read("stvm_metric_head", metric);
+  archive.read(kMetricKey, metric);
   metric_->load(metric);
 }
 

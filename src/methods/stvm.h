@@ -20,6 +20,25 @@ struct StvmOptions {
   static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section
 };
 
+// Reliability of each pseudo-label, as the weights of Stvm::train_step: the metric
+// head's embeddings (N, D, h, w) of the teacher's features and the teacher's labels
+// (N, H, W) at the input's size → (N, H, W): proxy_reliability at the labels
+// nearest-resized to the feature grid, upsampled bilinearly, raised to `sharpen`
+// (the ignored rows not yet zeroed). No gradient.
+torch::Tensor stvm_reliability(const torch::Tensor& embeddings, const torch::Tensor& labels,
+                               const torch::Tensor& proxies, const StvmOptions& options);
+
+// The EMA teacher and metric head a run saved (Stvm::save_state), for diagnostics:
+// both in eval mode on `device`.
+struct StvmTeacher {
+  SegmentationModel model{nullptr};
+  MetricHead metric{nullptr};
+  StvmOptions options;
+};
+// `method_state`: a checkpoint's method part. Throws Error when it holds no STvM state.
+StvmTeacher load_stvm_teacher(torch::serialize::InputArchive& method_state, const RunConfig& config,
+                              torch::Device device);
+
 class Stvm : public TrainingMethod {
  public:
   explicit Stvm(MethodContext context);
