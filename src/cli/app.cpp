@@ -70,6 +70,7 @@ int run_cli(int argc, char** argv) {
   cli::add_curve_command(app);
   cli::add_report_command(app);
   cli::add_audit_command(app);
+  cli::add_reliability_command(app);
   cli::add_serve_command(app);
   cli::add_models_command(app);
   cli::add_config_command(app);

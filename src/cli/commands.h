@@ -23,6 +23,7 @@ void add_curve_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 void add_audit_command(CLI::App& app);
+void add_reliability_command(CLI::App& app);
 void add_select_command(CLI::App& app);
 
 // Options most commands share: --config FILE, --run DIR (reads DIR/config.yaml), --set k=v.

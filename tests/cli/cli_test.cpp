@@ -42,7 +42,7 @@ TEST(Cli, UnknownOptionFailsWithMessage) {
 
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"demo", "synth", "query", "train", "eval", "predict", "export", "compare", "curve", "report",
-                          "serve", "models", "config", "audit", "select"}) {
+                          "serve", "models", "config", "audit", "select", "reliability"}) {
     CliResult r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Options"), std::string::npos) << sub << ": " << r.output;
