@@ -13,6 +13,7 @@
 
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <unordered_map>
 
 #include "core/atomic_file.h"
@@ -94,9 +95,17 @@ class OnnxGraphWriter {
       for (const Value* part : list_inputs(in[0])) parts.push_back(name_of(part));
       add_attribute(add_node("Concat", parts, {name_of(out)}), "axis", integer(in[1]));
     } else if (op == "aten::adaptive_avg_pool2d") {
-      if (ints(in[1]) != std::vector<int64_t>{1, 1})
-        throw Error("ONNX export: adaptive_avg_pool2d is only supported with output size 1 (GlobalAveragePool)");
-      add_node("GlobalAveragePool", {name_of(in[0])}, {name_of(out)});
+      adaptive_average_pool(node);
+    } else if (op == "aten::reshape") {
+      // The traced output's sizes are constants: the shape needs no computation.
+      add_node("Reshape", {name_of(in[0]), add_initializer(torch::tensor(concrete_sizes(out)), "shape")},
+               {name_of(out)});
+    } else if (op == "aten::transpose") {
+      const auto rank = static_cast<int64_t>(concrete_sizes(in[0]).size());
+      std::vector<int64_t> perm(rank);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::swap(perm[(integer(in[1]) + rank) % rank], perm[(integer(in[2]) + rank) % rank]);
+      add_attribute(add_node("Transpose", {name_of(in[0])}, {name_of(out)}), "perm", perm);
     } else if (op == "aten::avg_pool2d" || op == "aten::max_pool2d") {
       pooling(node, op == "aten::avg_pool2d");
     } else if (op == "aten::upsample_bilinear2d" || op == "aten::upsample_nearest2d") {
@@ -153,6 +162,47 @@ class OnnxGraphWriter {
     const std::string name =
         add_initializer(slope.numel() == 1 ? slope.reshape({1}) : slope.reshape({slope.numel(), 1, 1}), "prelu");
     add_node("PRelu", {name_of(node->inputs()[0]), name}, {name_of(node->output())});
+  }
+
+  void adaptive_average_pool(const Node* node) {
+    const std::vector<int64_t> in_size = concrete_sizes(node->inputs()[0]), out_size = concrete_sizes(node->output());
+    const int64_t in_h = in_size[2], in_w = in_size[3], out_h = out_size[2], out_w = out_size[3];
+    const std::string x = name_of(node->inputs()[0]), y = name_of(node->output());
+    if (out_h == 1 && out_w == 1) {
+      add_node("GlobalAveragePool", {x}, {y});
+    } else if (in_h % out_h == 0 && in_w % out_w == 0) {
+      const std::vector<int64_t> kernel = {in_h / out_h, in_w / out_w};
+      onnx::NodeProto& pool = add_node("AveragePool", {x}, {y});
+      add_attribute(pool, "kernel_shape", kernel);
+      add_attribute(pool, "strides", kernel);
+    } else {
+      // Overlapping windows of unequal sizes, no ONNX pooling: separable, so a
+      // constant matrix along W (MatMul on the last axis), then along H (the same
+      // between two Transposes, as MatMul's constant must be its second input).
+      const bool along_h = in_h != out_h;
+      std::string pooled_w = x;
+      if (in_w != out_w) {
+        pooled_w = along_h ? fresh_name("pooled_w") : y;
+        add_node("MatMul", {x, add_initializer(pooling_matrix(in_w, out_w), "pool")}, {pooled_w});
+      }
+      if (along_h) {
+        const std::vector<int64_t> swap_hw = {0, 1, 3, 2};
+        const std::string transposed = fresh_name("transposed"), pooled = fresh_name("pooled_h");
+        add_attribute(add_node("Transpose", {pooled_w}, {transposed}), "perm", swap_hw);
+        add_node("MatMul", {transposed, add_initializer(pooling_matrix(in_h, out_h), "pool")}, {pooled});
+        add_attribute(add_node("Transpose", {pooled}, {y}), "perm", swap_hw);
+      }
+    }
+  }
+
+  // (in, out): column i averages PyTorch's adaptive window floor(i·in/out) .. ceil((i+1)·in/out).
+  static torch::Tensor pooling_matrix(int64_t in, int64_t out) {
+    torch::Tensor m = torch::zeros({in, out});
+    for (int64_t i = 0; i < out; ++i) {
+      const int64_t start = i * in / out, end = ((i + 1) * in + out - 1) / out;
+      m.index({torch::indexing::Slice(start, end), i}).fill_(1.0 / static_cast<double>(end - start));
+    }
+    return m;
   }
 
   void pooling(const Node* node, bool average) {

@@ -58,13 +58,9 @@ TEST_P(OnnxEveryModel, OpenCvDnnMatchesLibTorch) {
   EXPECT_GT(expected.std().item<double>(), 1e-3);
 }
 
-// Not espnetv2_s1: its traced graph has operators the exporter does not translate:
-// aten::adaptive_avg_pool2d to sizes other than 1x1 (EfficientPyrPool's pyramid levels;
-// the export stops there: "ONNX export: adaptive_avg_pool2d is only supported with output
-// size 1"), then aten::reshape and aten::transpose (its channel shuffle).
 INSTANTIATE_TEST_SUITE_P(Models, OnnxEveryModel,
                          ::testing::Values("lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet",
-                                           "deeplabv3_resnet50", "deeplabv2_resnet101"));
+                                           "espnetv2_s1", "espnetv2_s2", "deeplabv3_resnet50", "deeplabv2_resnet101"));
 
 // A network using an operator without a translation: the error names it, no file is left.
 class TanhModelImpl : public SegmentationModelImpl {
@@ -89,6 +85,54 @@ TEST(OnnxExport, UnsupportedOperatorIsNamed) {
   EXPECT_TRUE(testing::contains(error, "aten::tanh")) << error;
   EXPECT_FALSE(std::filesystem::exists(path));
 }
+
+// Adaptive average pooling of a convolution to one output size (forward upsamples it back).
+class AdaptivePoolModelImpl : public SegmentationModelImpl {
+ public:
+  explicit AdaptivePoolModelImpl(std::vector<int64_t> size) : size_(std::move(size)) {
+    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 2, 3).padding(1)));
+  }
+  SegOutput forward_features(const torch::Tensor& x) override {
+    auto y = torch::adaptive_avg_pool2d(conv(x), size_);
+    return {y, y};
+  }
+  int64_t num_classes() const override { return 2; }
+  int64_t feature_channels() const override { return 2; }
+  std::vector<torch::Tensor> head_parameters() override { return parameters(); }
+  std::string architecture() const override { return "adaptive_pool_test"; }
+  torch::nn::Conv2d conv{nullptr};
+
+ private:
+  std::vector<int64_t> size_;
+};
+
+class OnnxAdaptivePool : public ::testing::TestWithParam<std::vector<int64_t>> {};
+
+// Each translation of an 8x12 input's pooling: global, equal windows (AveragePool),
+// uneven windows along W only, along H only, along both, more outputs than inputs.
+TEST_P(OnnxAdaptivePool, OpenCvDnnMatchesLibTorch) {
+  testing::TempDir dir;
+  torch::manual_seed(2);
+  AdaptivePoolModelImpl model(GetParam());
+  model.eval();
+  const torch::Tensor x = torch::randn({1, 3, 8, 12});
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    expected = model.forward(x).contiguous();
+  }
+  const std::string path = (dir / "pool.onnx").string();
+  export_onnx(model, cv::Size(12, 8), path);
+  const cv::Mat got = run_opencv_dnn(path, x);
+  ASSERT_EQ(got.total(), static_cast<size_t>(expected.numel()));
+  const torch::Tensor got_t = torch::from_blob(const_cast<float*>(got.ptr<float>()), expected.sizes(), torch::kFloat);
+  EXPECT_LE((got_t - expected).abs().max().item<double>(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, OnnxAdaptivePool,
+                         ::testing::Values(std::vector<int64_t>{1, 1}, std::vector<int64_t>{4, 6},
+                                           std::vector<int64_t>{8, 5}, std::vector<int64_t>{3, 12},
+                                           std::vector<int64_t>{5, 7}, std::vector<int64_t>{11, 17}));
 
 TEST(OnnxSegmenter, PredictsAtTheImageSizeFromTheSidecar) {
   testing::TempDir dir;
