@@ -35,6 +35,7 @@ data:
     blur_p: 0.0
   rare_class_sampling:     # of data.source (DAFormer): class c drawn with p ∝ exp((1 − f_c) / T)
     enabled: false
+    target: false          # also data.target, f_c from the stored answers' top-1 (methods reading store.path)
     temperature: 0.01
     min_pixels: 3000       # an image counts for class c when it shows this many of its pixels
     cache_dir: ""          # class statistics cache; "" = $XDG_CACHE_HOME/segtransfer or ~/.cache/segtransfer

@@ -13,6 +13,7 @@
 #include "methods/common/losses.h"
 #include "methods/common/mixing.h"
 #include "methods/common/pseudo_label_audit.h"
+#include "teachers/answer_statistics.h"
 #include "teachers/prediction_store.h"
 
 namespace segtransfer {
@@ -118,7 +119,11 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
   target_dataset_->set_aux_reader(
       [store](const SampleFiles& files, cv::Size size) { return stored_answer_channels(store, files, size); },
       2 * store.info().top_k);
-  target_ = &open_loader(target_dataset_, 1);
+  if (target_rare_class_sampling(cfg))  // the images drawn by the classes the black box sees in them
+    target_ = &open_rare_class_loader(target_dataset_, answer_class_statistics(store, *target_dataset_),
+                                      "data.target by its stored answers", 1);
+  else
+    target_ = &open_loader(target_dataset_, 1);
 
   // The EMA serves refinement, and is the evaluated model with corte.evaluate_ema.
   if (opt_.refine || opt_.evaluate_ema) ema_ = std::make_unique<EmaModel>(cfg.model.name, student(), ctx_.device);

@@ -16,6 +16,19 @@ double TrainingMethod::take_data_wait_seconds() {
   return s;
 }
 
+TrainingMethod::TrainingMethod(MethodContext context) : ctx_(std::move(context)) {
+  target_rare_class_sampling(config());
+}
+
+bool target_rare_class_sampling(const RunConfig& config) {
+  const std::string key = "data.rare_class_sampling.target";
+  if (!config_value<bool>(config.tree, key)) return false;
+  if (!method_entry(config.method).reads_prediction_store)
+    throw Error("config key '" + key + "' draws target images by the black box's stored answers, but method '" +
+                config.method + "' reads no prediction store: set it to false");
+  return true;
+}
+
 DataLoader& TrainingMethod::open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream) {
   if (spec.empty())
     throw Error("method '" + config().method + "' needs data." + role + " (set data." + role + ".type and .root)");
@@ -23,14 +36,23 @@ DataLoader& TrainingMethod::open_loader(const DatasetSpec& spec, const std::stri
   const auto& rcs = config().data.rare_class_sampling;
   if (role != "source" || !rcs.enabled) return open_loader(std::move(dataset), stream);
   const auto stats = class_statistics(*dataset, class_statistics_cache_path(*dataset, cache_dir(rcs.cache_dir)));
+  return open_rare_class_loader(std::move(dataset), stats, "data.source", stream);
+}
+
+DataLoader& TrainingMethod::open_rare_class_loader(std::shared_ptr<const SegDataset> dataset,
+                                                   const ClassStatistics& stats, const std::string& what,
+                                                   uint64_t stream) {
+  const auto& rcs = config().data.rare_class_sampling;
   auto sampler = std::make_shared<RareClassSampler>(stats, rcs.temperature, rcs.min_pixels);
   LoaderOptions options = loader_options(stream);
   options.sampler = sampler;
+  const auto& names = dataset->label_space().classes;
   std::string shares;
-  for (int c = 0; c < dataset->label_space().num_classes(); ++c)
+  for (int c = 0; c < stats.num_classes; ++c)
     if (sampler->class_probabilities()[c] >= 0.005)
-      shares += fmt::format(" {} {:.0f}%", dataset->label_space().classes[c], 100 * sampler->class_probabilities()[c]);
-  spdlog::info("rare-class sampling of data.source (T {}): classes drawn{}", rcs.temperature, shares);
+      shares += fmt::format(" {} {:.0f}%", c < static_cast<int>(names.size()) ? names[c] : std::to_string(c),
+                            100 * sampler->class_probabilities()[c]);
+  spdlog::info("rare-class sampling of {} (T {}): classes drawn{}", what, rcs.temperature, shares);
   loaders_.push_back(std::make_unique<DataLoader>(std::move(dataset), options, ctx_.start_iteration));
   return *loaders_.back();
 }

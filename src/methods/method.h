@@ -39,7 +39,8 @@ struct TrainStep {
 
 class TrainingMethod {
  public:
-  explicit TrainingMethod(MethodContext context) : ctx_(std::move(context)) {}
+  // Checks data.rare_class_sampling.target against the method (target_rare_class_sampling).
+  explicit TrainingMethod(MethodContext context);
   virtual ~TrainingMethod() = default;
 
   // One iteration; returns scalars to log (at least "loss").
@@ -65,6 +66,11 @@ class TrainingMethod {
   // "source" role draws by rare-class sampling when data.rare_class_sampling is on.
   DataLoader& open_loader(const DatasetSpec& spec, const std::string& role, uint64_t stream);
   DataLoader& open_loader(std::shared_ptr<const SegDataset> dataset, uint64_t stream);
+  // A loader over `dataset` drawing every sample by rare-class sampling from `stats`
+  // (data.rare_class_sampling's temperature and min_pixels); logs the class shares
+  // drawn, naming the images `what` (data.source, the target from its stored answers).
+  DataLoader& open_rare_class_loader(std::shared_ptr<const SegDataset> dataset, const ClassStatistics& stats,
+                                     const std::string& what, uint64_t stream);
   // The folder for caches (class statistics): `configured`, else the user's cache folder.
   static std::string cache_dir(const std::string& configured);
   // The loader options of this run (batch, workers, augmentation, seed salted by `stream`).
@@ -106,6 +112,10 @@ struct MethodEntry {
   std::function<void(const RunConfig&)> check_options;
 };
 const std::vector<MethodEntry>& method_table();
+// data.rare_class_sampling.target: whether the target images are drawn by rare-class
+// sampling from the stored answers. Error naming the key when it is on for a method
+// that reads no prediction store (method_table() checks it with each method's options).
+bool target_rare_class_sampling(const RunConfig& config);
 // Throws Error listing the known methods when `name` is not one.
 const MethodEntry& method_entry(const std::string& name);
 std::vector<std::string> known_methods();

@@ -46,24 +46,31 @@ void clda_options(const RunConfig& c) {
   require_model(CldaOptions::from_config(c).teacher_model, "clda.teacher_model");
 }
 
+// Each method's options check also checks the keys whose meaning depends on the method.
+std::vector<MethodEntry> with_shared_checks(std::vector<MethodEntry> table) {
+  for (auto& e : table)
+    e.check_options = [own = e.check_options](const RunConfig& c) {
+      target_rare_class_sampling(c);
+      own(c);
+    };
+  return table;
+}
+
 }  // namespace
 
 const std::vector<MethodEntry>& method_table() {
-  static const std::vector<MethodEntry> table = {
+  static const std::vector<MethodEntry> table = with_shared_checks({
       {"source_only", construct<SourceOnly>, false, {}, no_options},
       {"corte", construct<Corte>, true, {}, corte_options},
-      {"plain_distill",
-       construct<Corte>,
-       true,
-       {},
-       corte_options},  // CoRTe with its baseline's parts fixed (CorteOptions)
+      // plain, soft and threshold distillation: CoRTe with its baseline's parts fixed (CorteOptions)
+      {"plain_distill", construct<Corte>, true, {}, corte_options},
       {"soft_distill", construct<Corte>, true, {}, corte_options},
       {"threshold_distill", construct<Corte>, true, {}, corte_options},
       {"dacs", construct<Dacs>, false, {}, self_training_options},
       {"dual_teacher", construct<DualTeacher>, false, {"dual_teacher.teacher_weights"}, dual_teacher_options},
       {"stvm", construct<Stvm>, false, {"stvm.source_weights"}, stvm_options},
       {"clda", construct<Clda>, false, {"clda.teacher_init"}, clda_options},
-  };
+  });
   return table;
 }
 

@@ -4,13 +4,19 @@
 
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "data/synthetic.h"
 #include "engine/trainer.h"
 #include "models/weight_import.h"
+#include "teachers/answer_statistics.h"
 #include "teachers/prediction_store.h"
 #include "test_util.h"
 
@@ -172,4 +178,36 @@ TEST(Corte, EvaluateEmaWritesTheEmaAsTheModel) {
   load_model_weights((dir / "ema" / "checkpoint.pt").string(), *b);
   const auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}
+
+// data.rare_class_sampling.target: the target images are drawn by the classes the stored
+// answers show (the most frequent class almost never), and the log names the shares.
+TEST(Corte, TargetRareClassSamplingDrawsByTheStoredAnswers) {
+  TempDir dir;
+  write_target_and_store(dir.path());
+  auto cfg = corte_config(dir.path(), "plain_distill", "rcs", 3);
+  cfg.tree["data"]["rare_class_sampling"]["target"] = true;
+  cfg.data.rare_class_sampling.min_pixels = 20;  // 64x32 images: DAFormer's 3000 is more than one holds
+  std::ostringstream captured;
+  spdlog::default_logger()->sinks().push_back(std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  const TrainResult r = train(cfg);
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_EQ(r.iterations, 3);
+  const std::string log = captured.str();
+  const auto at = log.find("rare-class sampling of data.target by its stored answers (T 0.01): classes drawn");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+
+  // The same shares from the store: the line names the most drawn class and its share, not the most common one.
+  const auto target = open_dataset(cfg.data.target);
+  const ClassStatistics stats = answer_class_statistics(PredictionStore::open(cfg.store.path), *target);
+  const RareClassSampler sampler(stats, 0.01, 20);
+  const auto& p = sampler.class_probabilities();
+  const auto f = stats.frequencies();
+  const auto top = std::max_element(p.begin(), p.end()) - p.begin();
+  const auto common = std::max_element(f.begin(), f.end()) - f.begin();
+  const auto& names = target->label_space().classes;
+  EXPECT_TRUE(contains(line, fmt::format(" {} {:.0f}%", names[top], 100 * p[top]))) << line;
+  EXPECT_FALSE(contains(line, " " + names[common] + " ")) << line << " (most common: " << names[common] << ")";
+  EXPECT_LT(p[common], 0.005);
 }

@@ -193,3 +193,18 @@ TEST(Uda, CldaTrainsTeacherAndStudentResumesExactlyAndLogsSaliency) {
   auto teacher = make_model("lraspp_mobilenet_v3_large", 19);
   EXPECT_NO_THROW(load_model_weights((run / "clda_teacher.pt").string(), *teacher));
 }
+
+// data.rare_class_sampling.target needs stored answers: a method without a store refuses it,
+// naming the key, in training and in the dry run alike.
+TEST(Uda, TargetRareClassSamplingNeedsAPredictionStore) {
+  TempDir dir;
+  for (const std::string method : {"dacs", "source_only"}) {
+    auto cfg = uda_config(dir.path(), method, method, 2);
+    cfg.tree["data"]["rare_class_sampling"]["target"] = true;
+    const std::string trained = error_of([&] { train(cfg); });
+    EXPECT_TRUE(contains(trained, "'data.rare_class_sampling.target'")) << trained;
+    EXPECT_TRUE(contains(trained, "'" + method + "' reads no prediction store")) << trained;
+    EXPECT_EQ(trained.find('\n'), std::string::npos) << trained;
+    EXPECT_TRUE(contains(error_of([&] { dry_run(cfg); }), "'data.rare_class_sampling.target'"));
+  }
+}
