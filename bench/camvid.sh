@@ -93,6 +93,8 @@ prepare() {
 VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
   "nobalance|corte.class_balance=0"
+  "rcs|data.rare_class_sampling.target=true"
+  "rcs10|data.rare_class_sampling.target=true data.rare_class_sampling.temperature=0.1"
   "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
   "noreliability|stvm.weighting=threshold"
   "nometricmix|stvm.metric_mix=false"
@@ -118,6 +120,9 @@ queue() {
   echo "city_stvm_20min_s0|city|stvm|20|0|"
   echo "city_meanteacher_20min_s0|city|stvm|20|0|meanteacher"
   echo "espnetv2_corte_60min_s0|espnetv2|corte|60|0|"
+  # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
+  # temperature 0.01 and a softer 0.1.
+  for v in rcs rcs10; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
   # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
   for s in 1 2; do for b in $BOXES; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
@@ -217,6 +222,13 @@ tables() {
   done
   finished espnet_plain_distill_20min_s0 && rows+=("plain_distill=$(where espnet_plain_distill_20min_s0)")
   draw_table "espnet, CoRTe's parts, 20 minutes" table_espnet_ablation.md 3 "${rows[@]}"
+  # Rare-class sampling of the target images by the stored answers (20 minutes).
+  rows=("black box=$(where box_espnet)/metrics.json")
+  finished espnet_corte_20min_s0 && rows+=("corte=$(where espnet_corte_20min_s0)")
+  for v in rcs rcs10; do
+    finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
+  done
+  draw_table "espnet, target rare-class sampling, 20 minutes" table_espnet_rcs.md 2 "${rows[@]}"
   # Query budget: CoRTe on all, on a chosen half and quarter of the train images (20 minutes).
   rows=("black box=$(where box_espnet)/metrics.json")
   finished espnet_corte_20min_s0 && rows+=("corte all 367=$(where espnet_corte_20min_s0)")
