@@ -71,6 +71,32 @@ prepare() {
         --set data.target.labels=true -o "$RESULTS/audit_$box.md" > "$OUT/audit_$box.log" 2>&1
     fi
   done
+  # The weak box as a label-only API (issue 18, item 5): `segtransfer serve --answer labels`
+  # answers each image with the PNG of its 19-class argmax, as a vendor returning masks would;
+  # the store and the box's val row come through the HTTP teacher.
+  if [ ! -f "$OUT/store_espnet_labels/.complete" ] || ! finished box_espnet_labels; then
+    echo "camvid: the weak box as a label-only HTTP black box"
+    $ST serve -m data/camvid/black_boxes/espnet_city.pt --size 1024x512 --classes 19 --answer labels --port 0 \
+      --threads "$THREADS" > "$OUT/serve_espnet_labels.log" 2>&1 &
+    local server=$! url="" tries
+    for tries in $(seq 60); do
+      url=$(grep -o 'http://[0-9.:]*/predict' "$OUT/serve_espnet_labels.log" || true)
+      [ -n "$url" ] && break
+      sleep 1
+    done
+    [ -n "$url" ] || { echo "FAILED: segtransfer serve did not start (see $OUT/serve_espnet_labels.log)"; kill $server; exit 1; }
+    local http=(-c configs/camvid/query_espnet.yaml --set teacher.type=http --set teacher.url="$url")
+    if [ ! -f "$OUT/store_espnet_labels/.complete" ]; then
+      $ST query "${http[@]}" --store "$OUT/store_espnet_labels" > "$OUT/query_espnet_labels.log" 2>&1
+      touch "$OUT/store_espnet_labels/.complete"
+    fi
+    if ! finished box_espnet_labels; then
+      mkdir -p "$OUT/box_espnet_labels" "$RESULTS/box_espnet_labels"
+      $ST eval "${http[@]}" --teacher --json "$OUT/box_espnet_labels/metrics.json" > "$OUT/box_espnet_labels/eval.txt" 2>&1
+      cp "$OUT/box_espnet_labels/eval.txt" "$OUT/box_espnet_labels/metrics.json" "$RESULTS/box_espnet_labels/"
+    fi
+    kill $server
+  fi
   # Query-budget subsets of the train images (issue 18): which images a student learns from
   # when only 25% or 50% may be asked; the full store holds them all, a list restricts a run.
   for m in kcenter random; do for share in 0.25 0.5; do
@@ -93,6 +119,7 @@ prepare() {
 VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
   "nobalance|corte.class_balance=0"
+  "labels|store.path=$OUT/store_espnet_labels"
   "rcs|data.rare_class_sampling.target=true"
   "rcs10|data.rare_class_sampling.target=true data.rare_class_sampling.temperature=0.1"
   "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
@@ -123,6 +150,8 @@ queue() {
   # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
   # temperature 0.01 and a softer 0.1.
   for v in rcs rcs10; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
+  # What hard labels cost (issue 18, item 5): the weak box answering label PNGs only.
+  for m in corte plain_distill; do echo "espnet_${m}_labels_20min_s0|espnet|$m|20|0|labels"; done
   # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
   for s in 1 2; do for b in $BOXES; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
@@ -229,6 +258,14 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   draw_table "espnet, target rare-class sampling, 20 minutes" table_espnet_rcs.md 2 "${rows[@]}"
+  # A label-only box: the same students from the weak box's label PNGs (20 minutes).
+  rows=("black box=$(where box_espnet)/metrics.json")
+  finished box_espnet_labels && rows+=("black box, labels only=$(where box_espnet_labels)/metrics.json")
+  for m in corte plain_distill; do
+    finished "espnet_${m}_20min_s0" && rows+=("$m=$(where "espnet_${m}_20min_s0")")
+    finished "espnet_${m}_labels_20min_s0" && rows+=("$m, labels only=$(where "espnet_${m}_labels_20min_s0")")
+  done
+  draw_table "espnet, label-only answers, 20 minutes" table_espnet_labels.md 3 "${rows[@]}"
   # Query budget: CoRTe on all, on a chosen half and quarter of the train images (20 minutes).
   rows=("black box=$(where box_espnet)/metrics.json")
   finished espnet_corte_20min_s0 && rows+=("corte all 367=$(where espnet_corte_20min_s0)")
