@@ -27,9 +27,12 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch.utils.data import DataLoader, Dataset, RandomSampler
-from torchvision.models import mobilenet_v3_small
+from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.lraspp import LRASPP
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from espnetv2_ref import espnetv2  # noqa: E402  (our C++ ESPNetv2, restated in PyTorch)
 
 IGNORE = 255  # data/label_space.h kIgnoreIndex
 NUM_CLASSES = 19
@@ -303,11 +306,11 @@ def worker_pids(loader_or_iter):
 # Model (src/models/lraspp.cpp, src/models/mobilenet_v3.cpp)
 # ----------------------------------------------------------------------------------------
 
-def lraspp_mobilenet_v3_small(num_classes=NUM_CLASSES):
-    """torchvision's _lraspp_mobilenetv3 construction on a dilated MobileNetV3-Small: low = the
-    4th stage index from the end (features[2], stride 8, 24 channels), high = the last layer
-    (features[12], 576 channels), inter_channels 128."""
-    backbone = mobilenet_v3_small(weights=None, dilated=True).features
+def lraspp_mobilenet_v3(num_classes=NUM_CLASSES, large=False):
+    """torchvision's _lraspp_mobilenetv3 construction on a dilated MobileNetV3-Small (or -Large):
+    low = the 4th stage index from the end (Small: features[2], stride 8, 24 channels), high = the
+    last layer (Small: features[12], 576 channels), inter_channels 128."""
+    backbone = (mobilenet_v3_large if large else mobilenet_v3_small)(weights=None, dilated=True).features
     stage_indices = [0] + [i for i, b in enumerate(backbone) if getattr(b, "_is_cn", False)] + [len(backbone) - 1]
     low_pos, high_pos = stage_indices[-4], stage_indices[-1]
     low_channels, high_channels = backbone[low_pos].out_channels, backbone[high_pos].out_channels
@@ -315,8 +318,33 @@ def lraspp_mobilenet_v3_small(num_classes=NUM_CLASSES):
     return LRASPP(backbone, low_channels, high_channels, num_classes)
 
 
+def lraspp_mobilenet_v3_small(num_classes=NUM_CLASSES):
+    return lraspp_mobilenet_v3(num_classes, large=False)
+
+
+# segtransfer's model table names (src/models/model.cpp) -> the same network here.
+MODELS = {
+    "lraspp_mobilenet_v3_small": lambda c: lraspp_mobilenet_v3(c, large=False),
+    "lraspp_mobilenet_v3_large": lambda c: lraspp_mobilenet_v3(c, large=True),
+    "espnetv2_s1": lambda c: espnetv2(c, width=1.0),  # espnetv2_ref.py, from src/models/espnetv2.cpp
+    "espnetv2_s2": lambda c: espnetv2(c, width=2.0),
+}
+
+
+def build_model(name, num_classes=NUM_CLASSES):
+    return MODELS[name](num_classes)
+
+
+def head_parameters(model):
+    """SegmentationModel::head_parameters: LR-ASPP's classifier; ESPNetv2's decoder (all but base_net)."""
+    if hasattr(model, "head_parameters"):
+        return model.head_parameters()
+    return list(model.classifier.parameters())
+
+
 def forward(model, x):
-    return model(x)["out"]  # LRASPP upsamples to the input size (bilinear, align_corners=False)
+    out = model(x)  # both upsample to the input size
+    return out["out"] if isinstance(out, dict) else out  # LRASPP: bilinear, align_corners=False
 
 
 # ----------------------------------------------------------------------------------------
@@ -324,7 +352,7 @@ def forward(model, x):
 # ----------------------------------------------------------------------------------------
 
 def make_optimizer(model, args):
-    head = list(model.classifier.parameters())
+    head = head_parameters(model)
     head_ids = {id(p) for p in head}
     backbone = [p for p in model.parameters() if id(p) not in head_ids]
     return torch.optim.AdamW([{"params": backbone, "lr": args.lr}, {"params": head, "lr": args.lr * args.head_lr_mult}],
@@ -444,7 +472,7 @@ class Corte:
         self.refine_start, self.refine_min_agreement, self.refine_max_replaced = 0.25, 0.75, 0.2
         self.ema_momentum = 0.999
         # ema.cpp: a copy of the student in eval mode, never trained.
-        self.ema = lraspp_mobilenet_v3_small(self.num_classes)
+        self.ema = build_model(args.model, self.num_classes)
         if args.channels_last:
             self.ema = self.ema.to(memory_format=torch.channels_last)
         self.ema.load_state_dict(model.state_dict())
@@ -593,6 +621,8 @@ def parse_size(text):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", choices=["source_only", "corte"], required=True)
+    p.add_argument("--model", choices=sorted(MODELS), default="lraspp_mobilenet_v3_small",
+                   help="segtransfer's model name (model.name); the student and CoRTe's EMA copy")
     p.add_argument("--data", required=True, help="the synth tree (ROOT/source gta5-style, ROOT/target cityscapes-style)")
     p.add_argument("--store", help="prediction store folder (corte)")
     p.add_argument("--iterations", type=int, default=200, help="total iterations (train.iterations)")
@@ -643,13 +673,13 @@ def main():
         dataset = SegDataset(files, lut, args.crop, store=args.store)
     loader, next_batch = make_loader(dataset, args, args.iterations)
 
-    model = lraspp_mobilenet_v3_small(NUM_CLASSES)
+    model = build_model(args.model, NUM_CLASSES)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = make_optimizer(model, args)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model lraspp_mobilenet_v3_small (torchvision {torchvision.__version__}): {n_params} parameters; "
+    print(f"model {args.model} (torchvision {torchvision.__version__}): {n_params} parameters; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.workers} loader worker(s)",
           file=sys.stderr)
     if args.method == "source_only":
@@ -685,6 +715,7 @@ def main():
     worker_pss = [pss_kib(pid) / 1024.0 for pid in pids]
     result = {
         "method": args.method,
+        "model": args.model,
         "images_per_s": measured * args.batch / seconds,
         "data_wait_share": wait / seconds,
         "peak_rss_mib": main_peak + sum(worker_peaks),
