@@ -97,11 +97,21 @@ EESPImpl::EESPImpl(int64_t in_channels, int64_t out_channels, int64_t stride, in
 }
 
 torch::Tensor EESPImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor reduced = proj_1x1_(x);
+  torch::Tensor reduced = proj_1x1_(x);
+  // oneDNN's strided, dilated depth-wise convolution is 2-3x slower channels-last than
+  // NCHW (forward + backward, LibTorch 1.13, 2 threads: 100 vs 73 ms for the s2 model's
+  // level-2 branches at 240x176, batch 8; docs/models.md), while every other convolution
+  // here is faster channels-last. So a strided unit of a channels-last network runs its
+  // branches in NCHW and returns to channels-last after the concatenation.
+  const bool nchw_branches = stride_ == 2 && reduced.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
+                             !reduced.is_contiguous();
+  if (nchw_branches) reduced = reduced.contiguous();
   // Split → transform → hierarchical feature fusion: each branch adds the previous one.
   std::vector<torch::Tensor> outputs = {spp_dw_[0](reduced)};
   for (size_t k = 1; k < spp_dw_.size(); ++k) outputs.push_back(spp_dw_[k](reduced) + outputs.back());
-  torch::Tensor expanded = conv_1x1_exp_(br_after_cat_(torch::cat(outputs, 1)));
+  torch::Tensor merged = torch::cat(outputs, 1);
+  if (nchw_branches) merged = merged.contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor expanded = conv_1x1_exp_(br_after_cat_(merged));
   // Strided (inside a DownSampler): the DownSampler adds and activates.
   if (stride_ == 2) return expanded;
   if (expanded.sizes() == x.sizes()) expanded = expanded + x;

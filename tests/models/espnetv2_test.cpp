@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data/loader.h"
+#include "models/model.h"
 #include "models/weight_import.h"
 
 using namespace segtransfer;
@@ -102,6 +103,30 @@ TEST(ESPNetv2, FullResolutionLogitsAndGradientToTheStem) {
   const torch::Tensor grad = model->named_parameters()["base_net.level1.conv.weight"].grad();
   ASSERT_TRUE(grad.defined());
   EXPECT_GT(grad.abs().sum().item<double>(), 0.0);
+}
+
+// Channels-last training (train.channels_last) runs the strided units' depth-wise
+// branches in NCHW (oneDNN is faster there): the same function and gradients as the
+// all-NCHW network, and channels-last out of every DownSampler.
+TEST(ESPNetv2, ChannelsLastMatchesNchw) {
+  torch::manual_seed(0);
+  ESPNetv2 nchw(ESPNetv2Options(6).width(1.0));
+  torch::manual_seed(0);
+  ESPNetv2 cl(ESPNetv2Options(6).width(1.0));
+  use_channels_last(*cl);
+  const torch::Tensor image = torch::randn({2, 3, 64, 96});
+  const SegOutput a = nchw->forward_features(image);
+  const SegOutput b = cl->forward_features(image.contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(b.features.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_LT((a.logits - b.logits).abs().max().item<double>(), 1e-4 * a.logits.abs().max().item<double>());
+  a.logits.square().mean().backward();
+  b.logits.square().mean().backward();
+  for (const char* name : {"base_net.level1.conv.weight", "base_net.level2_0.eesp.spp_dw.3.conv.weight",
+                           "base_net.level4_0.eesp.spp_dw.1.conv.weight", "base_net.level4.6.proj_1x1.act.weight"}) {
+    const torch::Tensor ga = nchw->named_parameters()[name].grad(), gb = cl->named_parameters()[name].grad();
+    ASSERT_TRUE(ga.defined() && gb.defined()) << name;
+    EXPECT_TRUE(torch::allclose(ga, gb, 1e-3, 1e-6)) << name << ": max |diff| " << (ga - gb).abs().max().item<double>();
+  }
 }
 
 // Eval mode normalises with the running statistics: an image's logits do not depend
