@@ -8,7 +8,8 @@
 #   THREADS (default 2)  ITERATIONS (default 200)  WARMUP (default 50)  OUT (default runs/bench)
 #   REPEATS (default 3): training comparisons, alternating sides; the table shows medians
 #   SKIP_PYTHON=1: no PyTorch side (its rows say so)
-# Takes ~30 minutes on the 2-core machine. Run it on an otherwise idle machine:
+#   SKIP_STEP=1: without section 3 (per-student training step vs PyTorch at 240x176, bench/step_vs_pytorch.sh)
+# Takes ~30 minutes on the 2-core machine (~65 with section 3). Run it on an otherwise idle machine:
 # anything else on the cores (a build, another run) shows up in every figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,5 +81,14 @@ for repeat in $(seq 1 "$REPEATS"); do
   train_python corte_channels_last corte --store runs/synth_store --channels-last
 done
 
+# 3. Training step per student (ESPNetv2 s2/s1, LR-ASPP MobileNetV3-Large) against PyTorch at batch 8 of
+# 240x176 crops (bench/step_vs_pytorch.sh; issue 17 item 5). ~35 more minutes; SKIP_STEP=1 leaves it out.
+if [ -z "${SKIP_PYTHON:-}" ] && [ -z "${SKIP_STEP:-}" ]; then
+  OUT="$OUT/step" THREADS=$THREADS REPEATS=$REPEATS bash bench/step_vs_pytorch.sh > "$OUT/step.md"
+fi
+
 $PY bench/perf_table.py "$OUT" --threads "$THREADS" --minutes "$(( ($(date +%s) - start + 59) / 60 ))" | tee "$OUT/table.md"
+if [ -f "$OUT/step.md" ] && [ -z "${SKIP_PYTHON:-}" ] && [ -z "${SKIP_STEP:-}" ]; then
+  { echo; cat "$OUT/step.md"; } | tee -a "$OUT/table.md"
+fi
 echo "run.sh: wrote $OUT/table.md and $OUT/scaling.png" >&2
