@@ -103,8 +103,8 @@ torch::Tensor EESPImpl::forward(const torch::Tensor& x) {
   // level-2 branches at 240x176, batch 8; docs/models.md), while every other convolution
   // here is faster channels-last. So a strided unit of a channels-last network runs its
   // branches in NCHW and returns to channels-last after the concatenation.
-  const bool nchw_branches = stride_ == 2 && reduced.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
-                             !reduced.is_contiguous();
+  const bool nchw_branches =
+      stride_ == 2 && reduced.is_contiguous(torch::MemoryFormat::ChannelsLast) && !reduced.is_contiguous();
   if (nchw_branches) reduced = reduced.contiguous();
   // Split → transform → hierarchical feature fusion: each branch adds the previous one.
   std::vector<torch::Tensor> outputs = {spp_dw_[0](reduced)};
