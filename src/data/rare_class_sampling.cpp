@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/class_pixel_counts.h"
 #include "data/dataset.h"
 
 namespace segtransfer {
@@ -60,14 +61,7 @@ ClassStatistics class_statistics(const SegDataset& dataset, const std::string& c
   }
   stats.pixels.reserve(dataset.size());
   for (size_t i = 0; i < dataset.size(); ++i) {
-    const cv::Mat label = dataset.read(i).label;
-    std::vector<int64_t> counts(stats.num_classes, 0);
-    for (int y = 0; y < label.rows; ++y) {
-      const uint8_t* row = label.ptr<uint8_t>(y);
-      for (int x = 0; x < label.cols; ++x)
-        if (row[x] < stats.num_classes) ++counts[row[x]];
-    }
-    stats.pixels.push_back(std::move(counts));
+    stats.pixels.push_back(class_pixel_counts(dataset.read(i).label, stats.num_classes));
   }
   if (!cache.empty()) {
     std::error_code ec;
