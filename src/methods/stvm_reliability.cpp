@@ -39,8 +39,8 @@ torch::Tensor truth_at(const cv::Mat& label, int64_t h, int64_t w, const SelfTra
   return truth.masked_fill(kept_rows == 0, kIgnoreIndex);
 }
 
-void audit_image(StvmTeacher& teacher, const Sample& sample, const RunConfig& config, torch::Device device,
-                 ReliabilityAudit& audit) {
+void audit_image(StvmTeacher& teacher, const Sample& sample, const RunConfig& config,
+                 const SelfTrainingOptions& self_training, torch::Device device, ReliabilityAudit& audit) {
   torch::NoGradGuard no_grad;
   const auto image = image_to_tensor(sample.image, config.data.mean, config.data.std).unsqueeze(0).to(device);
   const auto input = eval_input(image, config.eval);
@@ -49,8 +49,7 @@ void audit_image(StvmTeacher& teacher, const Sample& sample, const RunConfig& co
   const auto confidence = torch::softmax(out.logits.to(torch::kDouble), 1).amax(1);
   const auto reliability = stvm_reliability(teacher.metric->forward(out.features), labels,
                                             teacher.metric->normalised_proxies(), teacher.options);
-  const auto truth =
-      truth_at(sample.label, input.size(2), input.size(3), SelfTrainingOptions::from_config(config)).to(device);
+  const auto truth = truth_at(sample.label, input.size(2), input.size(3), self_training).to(device);
   audit.add(labels, confidence, reliability, truth);
 }
 
@@ -64,12 +63,13 @@ ReliabilityAudit audit_stvm_reliability(StvmTeacher& teacher, const SegDataset& 
     spdlog::warn("eval.mode {}: the reliability audit runs the whole image (the metric head needs one feature map)",
                  config.eval.mode);
   ReliabilityAudit audit = empty_audit(static_cast<int>(teacher.model->num_classes()), val.label_space(), config);
+  const SelfTrainingOptions self_training = SelfTrainingOptions::from_config(config);
   size_t total = val.size();
   if (config.eval.max_images > 0) total = std::min(total, static_cast<size_t>(config.eval.max_images));
   for (size_t i = 0; i < total; ++i) {
     const Sample sample = val.read(i);
     if (sample.label.empty()) throw Error(val.description() + ": image " + val.files()[i].image + " has no label");
-    audit_image(teacher, sample, config, device, audit);
+    audit_image(teacher, sample, config, self_training, device, audit);
     if (progress) progress(i + 1, total);
   }
   return audit;
