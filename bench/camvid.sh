@@ -146,14 +146,17 @@ queue() {
   # Source-free (issue 19), seed 0 first: the comparison's first figures before more seeds.
   echo "city_stvm_20min_s0|city|stvm|20|0|"
   echo "city_meanteacher_20min_s0|city|stvm|20|0|meanteacher"
-  echo "espnetv2_corte_60min_s0|espnetv2|corte|60|0|"
   # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
   # temperature 0.01 and a softer 0.1.
-  for v in rcs rcs10; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
+  echo "espnet_corte_rcs_20min_s0|espnet|corte|20|0|rcs"
+  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
+  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
+  # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
+  for b in $BOXES; do for s in 1 2; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
+  echo "espnetv2_corte_60min_s0|espnetv2|corte|60|0|"
+  echo "espnet_corte_rcs10_20min_s0|espnet|corte|20|0|rcs10"
   # What hard labels cost (issue 18, item 5): the weak box answering label PNGs only.
   for m in corte plain_distill; do echo "espnet_${m}_labels_20min_s0|espnet|$m|20|0|labels"; done
-  # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
-  for s in 1 2; do for b in $BOXES; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
   # (configs/camvid/espnet_city.yaml), no black box: STvM against the thresholded mean teacher.
   for s in 1 2; do
@@ -162,8 +165,6 @@ queue() {
   done
   # CoRTe's parts on real data, one at a time (issue 16, item 2), weak box, 20 minutes.
   for v in absolute global norefine nomix; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
-  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
-  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
   # Query budget (issue 18): CoRTe on a chosen quarter / half of the images, same budget.
   for v in kcenter25 random25 kcenter50 random50; do echo "espnet_corte_${v}_20min_s0|espnet|corte|20|0|$v"; done
   for v in noreliability nometricmix; do echo "city_stvm_${v}_20min_s0|city|stvm|20|0|$v"; done
