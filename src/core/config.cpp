@@ -334,6 +334,7 @@ RunConfig config_from_tree(const YAML::Node& t) {
   a.blur_p = config_value<double>(t, "data.augment.blur_p");
   auto& rcs = c.data.rare_class_sampling;
   rcs.enabled = config_value<bool>(t, "data.rare_class_sampling.enabled");
+  rcs.target = config_value<bool>(t, "data.rare_class_sampling.target");
   rcs.temperature = config_value<double>(t, "data.rare_class_sampling.temperature");
   rcs.min_pixels = config_value<int64_t>(t, "data.rare_class_sampling.min_pixels");
   rcs.cache_dir = config_value<std::string>(t, "data.rare_class_sampling.cache_dir");

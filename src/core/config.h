@@ -37,7 +37,8 @@ struct AugmentSpec {
 
 // DAFormer's rare-class sampling of data.source (data/rare_class_sampling.h).
 struct RareClassSamplingSpec {
-  bool enabled = false;
+  bool enabled = false;  // data.source, class frequencies from its labels
+  bool target = false;   // data.target, class frequencies from the stored answers' top-1
   double temperature = 0.01;
   int64_t min_pixels = 3000;
   std::string cache_dir;  // "" = $XDG_CACHE_HOME/segtransfer (or ~/.cache/segtransfer)

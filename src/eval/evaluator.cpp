@@ -90,8 +90,7 @@ ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& sp
 
 torch::Tensor eval_input(const torch::Tensor& image, const EvalSpec& spec) {
   if (image.dim() != 4 || image.size(1) != 3)
-    throw Error(
-        fmt::format("infer_logits: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
+    throw Error(fmt::format("eval: expected a (N, 3, H, W) image, got shape {}", fmt::join(image.sizes(), "x")));
   const bool resize = spec.resize[0] != 0 || spec.resize[1] != 0;
   if (resize && (spec.resize[0] < 1 || spec.resize[1] < 1))
     throw Error(fmt::format("config key 'eval.resize' must be [w, h] with both positive or [0, 0], got [{}, {}]",

@@ -21,11 +21,12 @@ TrainingMethod::TrainingMethod(MethodContext context) : ctx_(std::move(context))
 }
 
 bool target_rare_class_sampling(const RunConfig& config) {
-  const std::string key = "data.rare_class_sampling.target";
-  if (!config_value<bool>(config.tree, key)) return false;
+  if (!config.data.rare_class_sampling.target) return false;
   if (!method_entry(config.method).reads_prediction_store)
-    throw Error("config key '" + key + "' draws target images by the black box's stored answers, but method '" +
-                config.method + "' reads no prediction store: set it to false");
+    throw Error(
+        "config key 'data.rare_class_sampling.target' draws target images by the black box's stored "
+        "answers, but method '" +
+        config.method + "' reads no prediction store: set it to false");
   return true;
 }
 

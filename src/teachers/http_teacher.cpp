@@ -212,8 +212,8 @@ TeacherAnswer HttpTeacher::ask(const cv::Mat& bgr, const std::string& stem) {
     const int status = result->status;
     if (status >= 200 && status < 300) {
       const std::string what = fmt::format("{} (image {})", url, stem);
-      return json_answer_ ? decode_json_answer(result->body, bgr.size(), what)
-                          : decode_answer_bytes(result->body, format_, bgr.size(), what);
+      return answered_.count(json_answer_ ? decode_json_answer(result->body, bgr.size(), what)
+                                          : decode_answer_bytes(result->body, format_, bgr.size(), what));
     }
     last_cause = fmt::format("HTTP {}{}", status, body_excerpt(result->body));
     if (retryable(status)) {
@@ -229,8 +229,8 @@ TeacherAnswer HttpTeacher::ask(const cv::Mat& bgr, const std::string& stem) {
 }
 
 std::string HttpTeacher::describe() const {
-  return fmt::format("HTTP black box at {} ({} classes, {}{})", url_shown_, format_.num_classes, format_.output,
-                     json_request_ || json_answer_ ? ", JSON" : "");
+  return fmt::format("HTTP black box at {} ({} classes, {}{})", url_shown_, format_.num_classes,
+                     answered_.describe(format_), json_request_ || json_answer_ ? ", JSON" : "");
 }
 
 }  // namespace segtransfer

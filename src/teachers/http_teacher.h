@@ -32,6 +32,7 @@ class HttpTeacher : public Teacher {
   bool json_request_, json_answer_;
   std::string request_template_, answer_field_;
   AnswerFormat format_;
+  AnswerKinds answered_;
   int concurrency_, timeout_s_, retries_, backoff_ms_;
   int64_t budget_;
 };

@@ -19,13 +19,14 @@ TeacherAnswer PredictionFolderTeacher::ask(const cv::Mat& bgr, const std::string
   ++requests_;
   for (const char* extension : {".npy", ".png"}) {
     const std::string path = (fs::path(folder_) / (stem + extension)).string();
-    if (fs::exists(path)) return decode_answer_bytes(read_text_file(path), format_, bgr.size(), path);
+    if (fs::exists(path)) return answered_.count(decode_answer_bytes(read_text_file(path), format_, bgr.size(), path));
   }
   throw Error(fmt::format("no prediction for image {} in {} (expected {}.npy or {}.png)", stem, folder_, stem, stem));
 }
 
 std::string PredictionFolderTeacher::describe() const {
-  return fmt::format("prediction folder {} ({} classes, {})", folder_, format_.num_classes, format_.output);
+  return fmt::format("prediction folder {} ({} classes, {})", folder_, format_.num_classes,
+                     answered_.describe(format_));
 }
 
 }  // namespace segtransfer

@@ -20,6 +20,7 @@ class PredictionFolderTeacher : public Teacher {
  private:
   std::string folder_;
   AnswerFormat format_;
+  AnswerKinds answered_;
 };
 
 }  // namespace segtransfer

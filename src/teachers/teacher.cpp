@@ -128,6 +128,12 @@ TeacherAnswer decode_answer(torch::Tensor raw, const AnswerFormat& format, cv::S
   return answer;
 }
 
+std::string AnswerKinds::describe(const AnswerFormat& format) const {
+  const bool arrays = arrays_.load() > 0, label_maps = label_maps_.load() > 0;
+  if (arrays != label_maps) return arrays ? format.output : "label PNGs";
+  return format.output + (arrays ? " and " : " or ") + "label PNGs";
+}
+
 TeacherAnswer decode_answer_bytes(const std::string& bytes, const AnswerFormat& format, cv::Size image_size,
                                   const std::string& what) {
   if (starts_with(bytes, kPngMagic, kPngMagicLen)) return decode_label_png(bytes, format, image_size, what);

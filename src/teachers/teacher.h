@@ -57,6 +57,22 @@ struct AnswerFormat {
   int num_classes = 0;                   // expected C of the answer
 };
 
+// What a prediction folder or an HTTP box has answered so far: an array is read as
+// AnswerFormat::output, a PNG is always a label map, so the kind is known only from
+// the answers themselves. Thread-safe.
+class AnswerKinds {
+ public:
+  TeacherAnswer count(TeacherAnswer answer) {
+    ++(answer.has_probabilities() ? arrays_ : label_maps_);
+    return answer;
+  }
+  // "logits", "label PNGs", "logits and label PNGs"; before any answer "logits or label PNGs".
+  std::string describe(const AnswerFormat& format) const;
+
+ private:
+  std::atomic<int64_t> arrays_{0}, label_maps_{0};
+};
+
 // Checks and normalises a raw (C, H, W) answer: rank 3, C == format.num_classes,
 // every value finite, probabilities in [0, 1] (up to 1e-3) or softmax of logits;
 // resized bilinearly to `image_size` when smaller or larger. `what` names the

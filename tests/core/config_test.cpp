@@ -142,6 +142,7 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   SAME(data.augment.jitter_p);
   SAME(data.augment.blur_p);
   SAME(data.rare_class_sampling.enabled);
+  SAME(data.rare_class_sampling.target);
   SAME(data.rare_class_sampling.temperature);
   SAME(data.rare_class_sampling.min_pixels);
   SAME(data.rare_class_sampling.cache_dir);

@@ -186,7 +186,7 @@ TEST(Corte, TargetRareClassSamplingDrawsByTheStoredAnswers) {
   TempDir dir;
   write_target_and_store(dir.path());
   auto cfg = corte_config(dir.path(), "plain_distill", "rcs", 3);
-  cfg.tree["data"]["rare_class_sampling"]["target"] = true;
+  cfg.data.rare_class_sampling.target = true;
   cfg.data.rare_class_sampling.min_pixels = 20;  // 64x32 images: DAFormer's 3000 is more than one holds
   std::ostringstream captured;
   spdlog::default_logger()->sinks().push_back(std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));

@@ -200,7 +200,7 @@ TEST(Uda, TargetRareClassSamplingNeedsAPredictionStore) {
   TempDir dir;
   for (const std::string method : {"dacs", "source_only"}) {
     auto cfg = uda_config(dir.path(), method, method, 2);
-    cfg.tree["data"]["rare_class_sampling"]["target"] = true;
+    cfg.data.rare_class_sampling.target = true;
     const std::string trained = error_of([&] { train(cfg); });
     EXPECT_TRUE(contains(trained, "'data.rare_class_sampling.target'")) << trained;
     EXPECT_TRUE(contains(trained, "'" + method + "' reads no prediction store")) << trained;

@@ -143,11 +143,15 @@ TEST_F(FolderTest, ReadsNpyThenPngAndCountsRequests) {
   put("b.png", png_bytes(labels));
   PredictionFolderTeacher teacher(dir.str(), {"probabilities", 3});
   EXPECT_EQ(teacher.max_concurrency(), 4);
+  // What the folder holds is known only from the answers: an array is read as teacher.output, a PNG is labels.
+  EXPECT_TRUE(contains(teacher.describe(), "(3 classes, probabilities or label PNGs)")) << teacher.describe();
+  EXPECT_TRUE(cv::countNonZero(teacher.ask(image, "b").labels != 2) == 0);
+  EXPECT_TRUE(contains(teacher.describe(), "(3 classes, label PNGs)")) << teacher.describe();
   TeacherAnswer a = teacher.ask(image, "a");
   EXPECT_EQ(a.probabilities.sizes().vec(), (std::vector<int64_t>{3, 6, 8}));
-  EXPECT_TRUE(cv::countNonZero(teacher.ask(image, "b").labels != 2) == 0);
   EXPECT_EQ(teacher.requests(), 2);
   EXPECT_TRUE(contains(teacher.describe(), dir.str()));
+  EXPECT_TRUE(contains(teacher.describe(), "(3 classes, probabilities and label PNGs)")) << teacher.describe();
 }
 
 TEST_F(FolderTest, EveryBadPredictionFileGetsAClearError) {
