@@ -104,6 +104,15 @@ prepare() {
       $ST select -c configs/camvid/query_espnet.yaml --share "$share" --method "$m" -o "$RESULTS/select_${m}_$share.txt" \
         > "$RESULTS/select_${m}_$share.log" 2>&1
   done; done
+  # The weak box asked twice per train image, as it is and mirrored, the answers merged
+  # (teacher.augment, issue 18 item 2): 734 requests, for the student that says what the
+  # extra request buys (variant hflip).
+  if [ ! -f "$OUT/store_espnet_hflip/.complete" ]; then
+    echo "camvid: asking espnet about the 367 train images twice (as they are and mirrored)"
+    /usr/bin/time -f "%e s" -o "$OUT/query_espnet_hflip.time" $ST query -c configs/camvid/query_espnet.yaml \
+      --set teacher.augment.hflip=true --store "$OUT/store_espnet_hflip" > "$OUT/query_espnet_hflip.log" 2>&1
+    touch "$OUT/store_espnet_hflip/.complete"
+  fi
   # The white-box source model of the source-free rows, as it is (configs/camvid/espnet_city.yaml).
   if [ ! -f "$RESULTS/source_espnet_city/metrics.json" ]; then
     echo "camvid: scoring the ESPNet Cityscapes source model on val (eval.mapping)"
@@ -120,6 +129,7 @@ VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
   "nobalance|corte.class_balance=0"
   "labels|store.path=$OUT/store_espnet_labels"
+  "hflip|store.path=$OUT/store_espnet_hflip"
   "rcs|data.rare_class_sampling.target=true"
   "rcs10|data.rare_class_sampling.target=true data.rare_class_sampling.temperature=0.1"
   "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
@@ -157,6 +167,8 @@ queue() {
   echo "espnet_corte_rcs10_20min_s0|espnet|corte|20|0|rcs10"
   # What hard labels cost (issue 18, item 5): the weak box answering label PNGs only.
   for m in corte plain_distill; do echo "espnet_${m}_labels_20min_s0|espnet|$m|20|0|labels"; done
+  # What a second (mirrored) request per image buys (issue 18, item 2).
+  echo "espnet_corte_hflip_20min_s0|espnet|corte|20|0|hflip"
   # Source-free (issue 19): the published ESPNet Cityscapes model adapted on the train frames
   # (configs/camvid/espnet_city.yaml), no black box: STvM against the thresholded mean teacher.
   for s in 1 2; do
@@ -267,6 +279,11 @@ tables() {
     finished "espnet_${m}_labels_20min_s0" && rows+=("$m, labels only=$(where "espnet_${m}_labels_20min_s0")")
   done
   draw_table "espnet, label-only answers, 20 minutes" table_espnet_labels.md 3 "${rows[@]}"
+  # Mirrored questions: CoRTe from the one-view store and from the two-view (mirrored) one.
+  rows=("black box=$(where box_espnet)/metrics.json")
+  finished espnet_corte_20min_s0 && rows+=("corte, 367 requests=$(where espnet_corte_20min_s0)")
+  finished espnet_corte_hflip_20min_s0 && rows+=("corte, 734 requests (mirrored)=$(where espnet_corte_hflip_20min_s0)")
+  draw_table "espnet, mirrored questions, 20 minutes" table_espnet_hflip.md 2 "${rows[@]}"
   # Query budget: CoRTe on all, on a chosen half and quarter of the train images (20 minutes).
   rows=("black box=$(where box_espnet)/metrics.json")
   finished espnet_corte_20min_s0 && rows+=("corte all 367=$(where espnet_corte_20min_s0)")
