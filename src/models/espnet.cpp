@@ -8,11 +8,16 @@ namespace espnet {
 
 namespace {
 
-BatchNorm2d batch_norm(int64_t channels) { return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-3)); }
+// Every BatchNorm of the reference has eps 1e-3.
+constexpr double kBnEps = 1e-3;
 
-torch::nn::PReLU prelu(int64_t channels) {
-  return torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(channels));
+BatchNorm2d batch_norm(int64_t channels) { return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(kBnEps)); }
+
+ConvBnPReLU cbr(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1) {
+  return ConvBnPReLU(ConvBlockOptions(in_channels, out_channels, kernel).stride(stride).bn_eps(kBnEps));
 }
+
+BnPReLU br(int64_t channels) { return BnPReLU(channels, kBnEps); }
 
 // The reference's InputProjectionA: the image average-pooled `times` times.
 torch::Tensor downsample_image(torch::Tensor image, int times) {
@@ -22,27 +27,12 @@ torch::Tensor downsample_image(torch::Tensor image, int times) {
 
 }  // namespace
 
-BRImpl::BRImpl(int64_t channels)
-    : bn_(register_module("bn", batch_norm(channels))), act_(register_module("act", prelu(channels))) {}
-
-torch::Tensor BRImpl::forward(const torch::Tensor& x) { return act_(bn_(x)); }
-
 ConvImpl::ConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t dilation)
     : conv_(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, kernel)
                                                           .stride(stride)
                                                           .padding((kernel - 1) / 2 * dilation)
                                                           .dilation(dilation)
                                                           .bias(false)))) {}
-
-CBRImpl::CBRImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride)
-    : conv_(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, kernel)
-                                                          .stride(stride)
-                                                          .padding((kernel - 1) / 2)
-                                                          .bias(false)))),
-      bn_(register_module("bn", batch_norm(out_channels))),
-      act_(register_module("act", prelu(out_channels))) {}
-
-torch::Tensor CBRImpl::forward(const torch::Tensor& x) { return act_(bn_(conv_(x))); }
 
 ESPBlockImpl::ESPBlockImpl(int64_t in_channels, int64_t out_channels, Kind kind) : kind_(kind) {
   // out = n1 + 4n channels: the d1 branch takes the remainder.
@@ -55,9 +45,9 @@ ESPBlockImpl::ESPBlockImpl(int64_t in_channels, int64_t out_channels, Kind kind)
   }
   if (kind == Kind::kDownsampler) {
     downsampler_bn_ = register_module("bn", batch_norm(out_channels));
-    downsampler_act_ = register_module("act", prelu(out_channels));
+    downsampler_act_ = register_module("act", channel_prelu(out_channels));
   } else {
-    br_ = register_module("bn", BR(out_channels));
+    br_ = register_module("bn", br(out_channels));
   }
 }
 
@@ -83,16 +73,16 @@ EncoderImpl::EncoderImpl(int64_t num_classes, int64_t p, int64_t q) {
     throw Error("espnet: p and q must be at least 1, got p=" + std::to_string(p) + ", q=" + std::to_string(q));
   }
   using Kind = ESPBlockImpl::Kind;
-  level1_ = register_module("level1", CBR(3, 16, 3, 2));
-  b1_ = register_module("b1", BR(16 + 3));
+  level1_ = register_module("level1", cbr(3, 16, 3, 2));
+  b1_ = register_module("b1", br(16 + 3));
   level2_0_ = register_module("level2_0", ESPBlock(16 + 3, 64, Kind::kDownsampler));
   level2_ = register_module("level2", torch::nn::Sequential());
   for (int64_t i = 0; i < p; ++i) level2_->push_back(ESPBlock(64, 64, Kind::kResidual));
-  b2_ = register_module("b2", BR(128 + 3));
+  b2_ = register_module("b2", br(128 + 3));
   level3_0_ = register_module("level3_0", ESPBlock(128 + 3, 128, Kind::kDownsampler));
   level3_ = register_module("level3", torch::nn::Sequential());
   for (int64_t i = 0; i < q; ++i) level3_->push_back(ESPBlock(128, 128, Kind::kResidual));
-  b3_ = register_module("b3", BR(256));
+  b3_ = register_module("b3", br(256));
   classifier = register_module("classifier", Conv(256, num_classes, 1));
 }
 
@@ -122,11 +112,11 @@ ESPNetImpl::ESPNetImpl(const ESPNetOptions& options) : options_(options) {
   level3_C_ = register_module("level3_C", espnet::Conv(128 + 3, c, 1));
   br_ = register_module("br", BatchNorm2d(nn::BatchNorm2dOptions(c).eps(1e-3)));
   // The encoder's level-1 output: 16 + 3 channels, or its 16 conv channels alone.
-  conv_ = register_module("conv", espnet::CBR((options.level1_conv_skip() ? 16 : 19) + c, c, 3));
+  conv_ = register_module("conv", espnet::cbr((options.level1_conv_skip() ? 16 : 19) + c, c, 3));
   up_l3_ = register_module("up_l3", nn::Sequential(up2()));
   combine_l2_l3_ = register_module(
-      "combine_l2_l3", nn::Sequential(espnet::BR(2 * c), espnet::ESPBlock(2 * c, c, ESPBlockImpl::Kind::kPlain)));
-  up_l2_ = register_module("up_l2", nn::Sequential(up2(), espnet::BR(c)));
+      "combine_l2_l3", nn::Sequential(espnet::br(2 * c), espnet::ESPBlock(2 * c, c, ESPBlockImpl::Kind::kPlain)));
+  up_l2_ = register_module("up_l2", nn::Sequential(up2(), espnet::br(c)));
   classifier_ = register_module("classifier", up2());
 }
 

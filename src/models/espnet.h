@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "models/batch_norm.h"
+#include "models/conv_blocks.h"
 #include "models/model.h"
 
 namespace segtransfer {
@@ -33,17 +34,7 @@ struct ESPNetOptions {
 
 namespace espnet {
 
-// BatchNorm (eps 1e-3) + PReLU: "bn", "act".
-class BRImpl : public torch::nn::Module {
- public:
-  explicit BRImpl(int64_t channels);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  BatchNorm2d bn_{nullptr};
-  torch::nn::PReLU act_{nullptr};
-};
-TORCH_MODULE(BR);
+// The reference's CBR and BR are models/conv_blocks.h's ConvBnPReLU and BnPReLU, eps 1e-3.
 
 // The reference's C / CDilated: a bias-free conv held as "conv".
 class ConvImpl : public torch::nn::Module {
@@ -55,19 +46,6 @@ class ConvImpl : public torch::nn::Module {
   torch::nn::Conv2d conv_{nullptr};
 };
 TORCH_MODULE(Conv);
-
-// Conv + BatchNorm (eps 1e-3) + PReLU: "conv", "bn", "act".
-class CBRImpl : public torch::nn::Module {
- public:
-  CBRImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  torch::nn::Conv2d conv_{nullptr};
-  BatchNorm2d bn_{nullptr};
-  torch::nn::PReLU act_{nullptr};
-};
-TORCH_MODULE(CBR);
 
 // The ESP module: reduce (c1), split into dilated branches d1..d16, hierarchical
 // feature fusion, merge. As DownSamplerB (stride 2, 3x3 reduce, "bn"/"act" of
@@ -85,7 +63,7 @@ class ESPBlockImpl : public torch::nn::Module {
   std::vector<Conv> branches_;  // d1, d2, d4, d8, d16
   BatchNorm2d downsampler_bn_{nullptr};
   torch::nn::PReLU downsampler_act_{nullptr};
-  BR br_{nullptr};
+  BnPReLU br_{nullptr};
 };
 TORCH_MODULE(ESPBlock);
 
@@ -105,8 +83,8 @@ class EncoderImpl : public torch::nn::Module {
   Conv classifier{nullptr};
 
  private:
-  CBR level1_{nullptr};
-  BR b1_{nullptr}, b2_{nullptr}, b3_{nullptr};
+  ConvBnPReLU level1_{nullptr};
+  BnPReLU b1_{nullptr}, b2_{nullptr}, b3_{nullptr};
   ESPBlock level2_0_{nullptr}, level3_0_{nullptr};
   torch::nn::Sequential level2_{nullptr}, level3_{nullptr};
 };
@@ -133,7 +111,7 @@ class ESPNetImpl : public SegmentationModelImpl {
   espnet::Encoder encoder_{nullptr};
   espnet::Conv level3_C_{nullptr};
   BatchNorm2d br_{nullptr};
-  espnet::CBR conv_{nullptr};
+  ConvBnPReLU conv_{nullptr};
   torch::nn::Sequential up_l3_{nullptr}, combine_l2_l3_{nullptr}, up_l2_{nullptr};
   torch::nn::ConvTranspose2d classifier_{nullptr};
 };

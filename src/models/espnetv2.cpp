@@ -15,19 +15,10 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-torch::nn::PReLU prelu(int64_t channels) {
-  return torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(channels));
-}
-
-// Bias-free convolution with the reference's padding (kernel - 1) / 2 · dilation.
 torch::nn::Conv2d conv(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1,
                        int64_t groups = 1, int64_t dilation = 1) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, kernel)
-                               .stride(stride)
-                               .padding((kernel - 1) / 2 * dilation)
-                               .dilation(dilation)
-                               .groups(groups)
-                               .bias(false));
+  return same_padded_conv(
+      ConvBlockOptions(in_channels, out_channels, kernel).stride(stride).groups(groups).dilation(dilation));
 }
 
 // Bilinear resize with align_corners = True (every resize of the reference).
@@ -49,24 +40,6 @@ constexpr int64_t kBranches = 4;  // EESP branches at every level (espnetv2_conf
 
 }  // namespace
 
-CBRImpl::CBRImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t groups)
-    : conv_(register_module("conv", conv(in_channels, out_channels, kernel, stride, groups))),
-      bn_(register_module("bn", BatchNorm2d(out_channels))),
-      act_(register_module("act", prelu(out_channels))) {}
-
-torch::Tensor CBRImpl::forward(const torch::Tensor& x) { return act_(bn_(conv_(x))); }
-
-CBImpl::CBImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t groups)
-    : conv_(register_module("conv", conv(in_channels, out_channels, kernel, stride, groups))),
-      bn_(register_module("bn", BatchNorm2d(out_channels))) {}
-
-torch::Tensor CBImpl::forward(const torch::Tensor& x) { return bn_(conv_(x)); }
-
-BRImpl::BRImpl(int64_t channels)
-    : bn_(register_module("bn", BatchNorm2d(channels))), act_(register_module("act", prelu(channels))) {}
-
-torch::Tensor BRImpl::forward(const torch::Tensor& x) { return act_(bn_(x)); }
-
 CDilatedImpl::CDilatedImpl(int64_t channels, int64_t stride, int64_t dilation)
     : conv_(register_module("conv", conv(channels, channels, 3, stride, channels, dilation))) {}
 
@@ -77,7 +50,7 @@ EESPImpl::EESPImpl(int64_t in_channels, int64_t out_channels, int64_t stride, in
     throw Error("espnetv2: an EESP unit's " + std::to_string(out_channels) + " outputs do not split into " +
                 std::to_string(branches) + " equal branches");
   }
-  proj_1x1_ = register_module("proj_1x1", CBR(in_channels, n, 1, 1, branches));
+  proj_1x1_ = register_module("proj_1x1", ConvBnPReLU(ConvBlockOptions(in_channels, n, 1).groups(branches)));
   // Branch i has a 3 + 2i receptive field (a 3x3 kernel dilated by i + 1), falling back
   // to 3 beyond the level's limit; sorted, so that equal 3x3 branches come first.
   std::vector<int64_t> kernel_sizes;
@@ -91,9 +64,10 @@ EESPImpl::EESPImpl(int64_t in_channels, int64_t out_channels, int64_t stride, in
     spp_dw_.push_back(CDilated(n, stride, (size - 1) / 2));
     spp_dw->push_back(spp_dw_.back());
   }
-  conv_1x1_exp_ = register_module("conv_1x1_exp", CB(out_channels, out_channels, 1, 1, branches));
-  br_after_cat_ = register_module("br_after_cat", BR(out_channels));
-  module_act_ = register_module("module_act", prelu(out_channels));
+  conv_1x1_exp_ =
+      register_module("conv_1x1_exp", ConvBn(ConvBlockOptions(out_channels, out_channels, 1).groups(branches)));
+  br_after_cat_ = register_module("br_after_cat", BnPReLU(out_channels));
+  module_act_ = register_module("module_act", channel_prelu(out_channels));
 }
 
 torch::Tensor EESPImpl::forward(const torch::Tensor& x) {
@@ -120,9 +94,10 @@ torch::Tensor EESPImpl::forward(const torch::Tensor& x) {
 
 DownSamplerImpl::DownSamplerImpl(int64_t in_channels, int64_t out_channels, int64_t branches, int64_t receptive_limit)
     : eesp_(register_module("eesp", EESP(in_channels, out_channels - in_channels, 2, branches, receptive_limit))),
-      inp_reinf_(register_module("inp_reinf", torch::nn::Sequential(CBR(3, kReinforcementChannels, 3, 1),
-                                                                    CB(kReinforcementChannels, out_channels, 1, 1)))),
-      act_(register_module("act", prelu(out_channels))) {}
+      inp_reinf_(register_module(
+          "inp_reinf", torch::nn::Sequential(ConvBnPReLU(ConvBlockOptions(3, kReinforcementChannels, 3)),
+                                             ConvBn(ConvBlockOptions(kReinforcementChannels, out_channels, 1))))),
+      act_(register_module("act", channel_prelu(out_channels))) {}
 
 torch::Tensor DownSamplerImpl::forward(const torch::Tensor& x, const torch::Tensor& image) {
   const torch::Tensor pooled = torch::avg_pool2d(x, 3, 2, 1);
@@ -135,11 +110,11 @@ torch::Tensor DownSamplerImpl::forward(const torch::Tensor& x, const torch::Tens
 }
 
 DecoderBRImpl::DecoderBRImpl(int64_t channels)
-    : br_(register_module("br", torch::nn::Sequential(BatchNorm2d(channels), prelu(channels)))) {}
+    : br_(register_module("br", torch::nn::Sequential(BatchNorm2d(channels), channel_prelu(channels)))) {}
 
 DecoderCBRImpl::DecoderCBRImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t groups)
     : cbr_(register_module("cbr", torch::nn::Sequential(conv(in_channels, out_channels, kernel, 1, groups),
-                                                        BatchNorm2d(out_channels), prelu(out_channels)))) {}
+                                                        BatchNorm2d(out_channels), channel_prelu(out_channels)))) {}
 
 torch::Tensor ShuffleImpl::forward(const torch::Tensor& x) {
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
@@ -207,7 +182,7 @@ std::vector<int64_t> level_channels(double width) {
 
 EESPNetImpl::EESPNetImpl(const std::vector<int64_t>& c) {
   // Receptive-field limits per level (recept_limit) and EESP repetitions (rep_layers).
-  level1_ = register_module("level1", CBR(3, c[0], 3, 2));
+  level1_ = register_module("level1", ConvBnPReLU(ConvBlockOptions(3, c[0], 3).stride(2)));
   level2_0_ = register_module("level2_0", DownSampler(c[0], c[1], kBranches, 13));
   level3_0_ = register_module("level3_0", DownSampler(c[1], c[2], kBranches, 11));
   level3_ = register_module("level3", torch::nn::Sequential());

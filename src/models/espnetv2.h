@@ -5,13 +5,13 @@
 // published state_dicts (espnetv2_s_{1.0,2.0}_pascal_384x384.pth) load by name.
 // The reference expects RGB in [0, 1] normalised with the ImageNet mean/std: the
 // same tensor as segtransfer's loader makes with mean/std in 0..255 units.
-// Not exportable by models/onnx_export.h yet: the pyramid pooling needs
-// adaptive_avg_pool2d to sizes other than 1x1, and its channel shuffle reshape and
-// transpose, none of which the exporter translates.
+// Exported to ONNX by models/onnx_export.h (its pyramid pooling's adaptive_avg_pool2d
+// and channel shuffle included).
 #pragma once
 #include <torch/torch.h>
 
 #include "models/batch_norm.h"
+#include "models/conv_blocks.h"
 #include "models/model.h"
 
 namespace segtransfer {
@@ -28,44 +28,8 @@ struct ESPNetv2Options {
 
 namespace espnetv2 {
 
-// The encoder's layers (nn_layers/espnet_utils.py), members named as there.
-// Conv (bias-free, "same" padding, optional groups and dilation) + BatchNorm + PReLU: "conv", "bn", "act".
-class CBRImpl : public torch::nn::Module {
- public:
-  CBRImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t groups = 1);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  torch::nn::Conv2d conv_{nullptr};
-  BatchNorm2d bn_{nullptr};
-  torch::nn::PReLU act_{nullptr};
-};
-TORCH_MODULE(CBR);
-
-// Conv + BatchNorm: "conv", "bn".
-class CBImpl : public torch::nn::Module {
- public:
-  CBImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t groups = 1);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  torch::nn::Conv2d conv_{nullptr};
-  BatchNorm2d bn_{nullptr};
-};
-TORCH_MODULE(CB);
-
-// BatchNorm + PReLU: "bn", "act".
-class BRImpl : public torch::nn::Module {
- public:
-  explicit BRImpl(int64_t channels);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  BatchNorm2d bn_{nullptr};
-  torch::nn::PReLU act_{nullptr};
-};
-TORCH_MODULE(BR);
-
+// The encoder's layers (nn_layers/espnet_utils.py), members named as there; its CBR, CB and
+// BR are models/conv_blocks.h's ConvBnPReLU, ConvBn and BnPReLU (PyTorch's BatchNorm eps).
 // CDilated: a bias-free depth-wise 3x3 convolution held as "conv".
 class CDilatedImpl : public torch::nn::Module {
  public:
@@ -89,10 +53,10 @@ class EESPImpl : public torch::nn::Module {
 
  private:
   int64_t stride_;
-  CBR proj_1x1_{nullptr};
+  ConvBnPReLU proj_1x1_{nullptr};
   std::vector<CDilated> spp_dw_;
-  CB conv_1x1_exp_{nullptr};
-  BR br_after_cat_{nullptr};
+  ConvBn conv_1x1_exp_{nullptr};
+  BnPReLU br_after_cat_{nullptr};
   torch::nn::PReLU module_act_{nullptr};
 };
 TORCH_MODULE(EESP);
@@ -191,7 +155,7 @@ class EESPNetImpl : public torch::nn::Module {
   EncoderOutputs forward(const torch::Tensor& x);
 
  private:
-  CBR level1_{nullptr};
+  ConvBnPReLU level1_{nullptr};
   DownSampler level2_0_{nullptr}, level3_0_{nullptr}, level4_0_{nullptr};
   torch::nn::Sequential level3_{nullptr}, level4_{nullptr};
 };
