@@ -54,10 +54,18 @@ const std::vector<ModelInfo>& available_models() {
        [](int64_t c) {
          return ESPNet(ESPNetOptions(c).q(3).background_output(true).bgr_input(true).level1_conv_skip(true)).ptr();
        }},
+      {"espnetv2_s0.5",
+       "ESPNetv2 (Mehta et al. 2019, width s=0.5) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
+       "output",
+       true, [](int64_t c) { return ESPNetv2(ESPNetv2Options(c).width(0.5)).ptr(); }},
       {"espnetv2_s1",
        "ESPNetv2 (Mehta et al. 2019, width s=1.0) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
        "output; loads espnetv2_s_1.0_pascal_384x384.pth (21 classes)",
        true, [](int64_t c) { return ESPNetv2(ESPNetv2Options(c).width(1.0)).ptr(); }},
+      {"espnetv2_s1.5",
+       "ESPNetv2 (Mehta et al. 2019, width s=1.5) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
+       "output",
+       true, [](int64_t c) { return ESPNetv2(ESPNetv2Options(c).width(1.5)).ptr(); }},
       {"espnetv2_s2",
        "ESPNetv2 (Mehta et al. 2019, width s=2.0) with its EfficientPyrPool decoder (EdgeNets), full-resolution "
        "output; loads espnetv2_s_2.0_pascal_384x384.pth (21 classes)",

@@ -11,9 +11,9 @@ using namespace segtransfer;
 TEST(ModelRegistry, ListsTheNetworks) {
   std::vector<std::string> names;
   for (const auto& info : available_models()) names.push_back(info.name);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet", "espnet_city",
-                                      "espnetv2_s1", "espnetv2_s2", "deeplabv3_resnet50", "deeplabv2_resnet101"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet",
+                                             "espnet_city", "espnetv2_s0.5", "espnetv2_s1", "espnetv2_s1.5",
+                                             "espnetv2_s2", "deeplabv3_resnet50", "deeplabv2_resnet101"}));
 }
 
 TEST(ModelRegistry, UnknownNameListsTheAvailableOnes) {
@@ -70,7 +70,8 @@ TEST_P(EveryModel, ForwardBackwardAndParameterSplit) {
 
 INSTANTIATE_TEST_SUITE_P(Models, EveryModel,
                          ::testing::Values("lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet",
-                                           "espnetv2_s1", "deeplabv3_resnet50", "deeplabv2_resnet101"));
+                                           "espnetv2_s0.5", "espnetv2_s1", "espnetv2_s1.5", "deeplabv3_resnet50",
+                                           "deeplabv2_resnet101"));
 
 TEST(CountParameters, SumsAllParameterElements) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 4, 3));

@@ -60,7 +60,8 @@ TEST_P(OnnxEveryModel, OpenCvDnnMatchesLibTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Models, OnnxEveryModel,
                          ::testing::Values("lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large", "espnet",
-                                           "espnetv2_s1", "espnetv2_s2", "deeplabv3_resnet50", "deeplabv2_resnet101"));
+                                           "espnetv2_s0.5", "espnetv2_s1", "espnetv2_s1.5", "espnetv2_s2",
+                                           "deeplabv3_resnet50", "deeplabv2_resnet101"));
 
 // A network using an operator without a translation: the error names it, no file is left.
 class TanhModelImpl : public SegmentationModelImpl {
