@@ -115,7 +115,7 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
   confidence_kind_ = confidence_of(opt_.pseudo_labels);
 
   target_dataset_ = open_dataset(cfg.data.target);
-  compute_thresholds(*target_dataset_);
+  compute_thresholds(store, *target_dataset_);
   target_dataset_->set_aux_reader(
       [store](const SampleFiles& files, cv::Size size) { return stored_answer_channels(store, files, size); },
       2 * store.info().top_k);
@@ -130,10 +130,9 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
   ema_thresholds_ = torch::zeros({num_classes_}, torch::TensorOptions().device(ctx_.device));
 }
 
-void Corte::compute_thresholds(const SegDataset& target) {
+void Corte::compute_thresholds(const PredictionStore& store, const SegDataset& target) {
   const ThresholdRule rule = opt_.threshold_rule();
-  const ThresholdAudit audit =
-      audit_thresholds(PredictionStore::open(config().store.path), target, rule, config().method);
+  const ThresholdAudit audit = audit_thresholds(store, target, rule, config().method);
   thresholds_ = torch::tensor(audit.thresholds, torch::kFloat32).to(ctx_.device);
   class_weights_ = torch::ones({num_classes_}, torch::TensorOptions().device(ctx_.device));
   if (opt_.class_balance > 0) {

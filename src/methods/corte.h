@@ -58,7 +58,7 @@ class Corte : public TrainingMethod {
   struct View {
     torch::Tensor images, labels, soft_target, valid;
   };
-  void compute_thresholds(const SegDataset& target);
+  void compute_thresholds(const PredictionStore& store, const SegDataset& target);
   std::vector<View> training_views(const torch::Tensor& images, const torch::Tensor& labels, const TopKBatch& answers,
                                    bool soft, std::mt19937_64& rng) const;
   torch::Tensor student_loss(const std::vector<View>& views, std::mt19937_64& rng);
