@@ -20,6 +20,8 @@ model:
   name: lraspp_mobilenet_v3_small
   num_classes: 19
   init: ""                 # PyTorch state_dict archive (torch.save) to start from
+  norm_eval: false         # BatchNorm in eval mode while training (mmsegmentation's norm_eval): the running
+                           # statistics a pretrained start brings are used and kept; scale and shift still learn
 data:
   source: {type: "", root: "", split: train, list: "", label_space: "", conditions: [], labels: true}
   target: {type: "", root: "", split: train, list: "", label_space: "", conditions: [], labels: false}
@@ -320,6 +322,7 @@ RunConfig config_from_tree(const YAML::Node& t) {
   c.model.name = config_value<std::string>(t, "model.name");
   c.model.num_classes = config_value<int>(t, "model.num_classes");
   c.model.init = config_value<std::string>(t, "model.init");
+  c.model.norm_eval = config_value<bool>(t, "model.norm_eval");
   c.data.source = dataset_spec(t, "data.source");
   c.data.target = dataset_spec(t, "data.target");
   c.data.val = dataset_spec(t, "data.val");

@@ -55,7 +55,8 @@ struct DataSpec {
 struct ModelSpec {
   std::string name = "lraspp_mobilenet_v3_small";  // an available_models() entry (models/model.h)
   int num_classes = 19;
-  std::string init;  // optional PyTorch state_dict archive
+  std::string init;        // optional PyTorch state_dict archive
+  bool norm_eval = false;  // BatchNorm keeps its running statistics while the rest trains
 };
 
 struct OptimSpec {

@@ -18,6 +18,7 @@
 #include "eval/metrics_log.h"
 #include "eval/report.h"
 #include "methods/method.h"
+#include "models/batch_norm.h"
 #include "models/weight_import.h"
 
 namespace segtransfer {
@@ -127,6 +128,8 @@ class TrainingRun {
   void prepare_output_folder();
   void set_up_device_and_group();
   void set_up_model_and_method();
+  // train(), then BatchNorm back in eval mode with model.norm_eval.
+  void set_training_mode();
   void start_or_resume();
   double clock_now() const;
   double spent() const { return spent_before_ + clock_now() - loop_start_s_ - eval_seconds_; }
@@ -212,6 +215,11 @@ void TrainingRun::set_up_device_and_group() {
                group_->options().sync_batch_norm ? "synchronised BatchNorm" : "BatchNorm per process");
 }
 
+void TrainingRun::set_training_mode() {
+  model_->train();
+  if (cfg_.model.norm_eval) keep_batch_norm_statistics(*model_);
+}
+
 void TrainingRun::set_up_model_and_method() {
   model_ = make_model(cfg_.model.name, cfg_.model.num_classes);
   if (!cfg_.model.init.empty()) {
@@ -220,7 +228,7 @@ void TrainingRun::set_up_model_and_method() {
   }
   model_->to(device_);
   if (cfg_.train.channels_last) use_channels_last(*model_);
-  model_->train();
+  set_training_mode();
   if (group_) group_->synchronise_batch_norm(*model_);
   optimizer_ = make_optimizer(cfg_.optim, *model_);
 
@@ -340,7 +348,7 @@ void TrainingRun::checkpoint(int64_t iteration) {
 EvalResult TrainingRun::evaluate_now(int64_t iteration) {
   const double eval_start = clock_now();
   auto r = evaluate(method_->model_to_evaluate(), *val_, cfg_.eval, cfg_.data, device_);
-  model_->train();
+  set_training_mode();
   nlohmann::json line{{"iter", iteration}, {"eval", nlohmann::json::parse(to_json(r))}};
   append_line(metrics_path_, line.dump());
   spdlog::info("[it {}/{}] val mIoU{} {:.2f}  pixel acc {:.2f}  ({} images, {:.1f}s)", iteration, total_,

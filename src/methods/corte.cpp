@@ -13,6 +13,7 @@
 #include "methods/common/losses.h"
 #include "methods/common/mixing.h"
 #include "methods/common/pseudo_label_audit.h"
+#include "models/batch_norm.h"
 #include "teachers/answer_statistics.h"
 #include "teachers/prediction_store.h"
 
@@ -351,9 +352,8 @@ void Corte::write_diagnostics(int64_t iteration, const Batch& batch, const torch
   torch::Tensor prediction;
   {
     torch::NoGradGuard no_grad;
-    student().eval();
+    EvalModeScope eval_mode(student());
     prediction = student().forward(batch.image.narrow(0, 0, 1).to(ctx_.device))[0].argmax(0);
-    student().train();
   }
   std::vector<cv::Mat> tiles{image_to_bgr(batch.image[0], config().data.mean, config().data.std),
                              colour_labels(black_box_labels[0], space), colour_labels(labels[0], space),

@@ -62,6 +62,22 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   return y;
 }
 
+void keep_batch_norm_statistics(torch::nn::Module& module) {
+  for (const auto& m : module.modules())
+    if (auto* bn = m->as<BatchNorm2dImpl>()) bn->eval();
+}
+
+EvalModeScope::EvalModeScope(torch::nn::Module& module) {
+  // modules() lists the module itself first and parents before children, so restoring in
+  // this order lets each child's own mode override its parent's recursive train().
+  for (const auto& m : module.modules()) modes_.emplace_back(m, m->is_training());
+  module.eval();
+}
+
+EvalModeScope::~EvalModeScope() {
+  for (const auto& [m, training] : modes_) m->train(training);
+}
+
 void synchronise_batch_norm(torch::nn::Module& module, const ReplicaSum& sum) {
   for (const auto& m : module.modules())
     if (auto* bn = m->as<BatchNorm2dImpl>()) bn->synchronise_with(sum);

@@ -9,6 +9,9 @@
 #include <torch/nn/options/batchnorm.h>
 
 #include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
 
 namespace segtransfer {
 
@@ -40,6 +43,25 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   bool folded_ = false;
 };
 TORCH_MODULE(BatchNorm2d);
+
+// Puts every BatchNorm2d of `module` in eval mode, the rest as it is: the layers
+// normalise by, and keep, their running statistics while their scale and shift still
+// train (model.norm_eval). Called after module.train().
+void keep_batch_norm_statistics(torch::nn::Module& module);
+
+// `module` in eval mode for the scope's length, then every submodule back in the mode
+// it had: with model.norm_eval BatchNorm stays in eval while the rest trains, which a
+// plain train() afterwards would undo.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(torch::nn::Module& module);
+  ~EvalModeScope();
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> modes_;
+};
 
 // Sets (or, with an empty sum, clears) the replica sum of every BatchNorm2d in `module`.
 void synchronise_batch_norm(torch::nn::Module& module, const ReplicaSum& sum);

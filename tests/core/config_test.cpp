@@ -119,6 +119,7 @@ TEST(Config, StructDefaultsAgreeWithTheSchema) {
   SAME(model.name);
   SAME(model.num_classes);
   SAME(model.init);
+  SAME(model.norm_eval);
   for (const auto* role : {"source", "target", "val"}) {
     const DatasetSpec& d = std::string(role) == "source"   ? schema.data.source
                            : std::string(role) == "target" ? schema.data.target

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/atomic_file.h"
@@ -106,6 +107,38 @@ TEST(Trainer, ResumeIsExact) {
   int lines = 0;
   for (std::string l; std::getline(log, l);) ++lines;
   EXPECT_EQ(lines, 6);
+}
+
+// model.norm_eval: the BatchNorm layers keep the running statistics they started with
+// (here a fresh model's 0 and 1) while their scale and shift train; without it the
+// training batches move the statistics.
+TEST(Trainer, NormEvalKeepsTheBatchNormStatistics) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto kept = tiny_config(dir / "gta", dir / "kept", 3);
+  kept.model.norm_eval = true;
+  train(kept);
+  train(tiny_config(dir / "gta", dir / "moved", 3));
+  // (how far the BatchNorm statistics moved from 0 and 1, how far their scales moved from 1)
+  auto summarise = [](const fs::path& run) {
+    const auto weights = weights_of(run);
+    std::map<std::string, torch::Tensor> by_name(weights.begin(), weights.end());
+    double statistics_moved = 0, scale_moved = 0;
+    for (const auto& [name, value] : weights) {
+      const auto dot = name.rfind('.');
+      if (name.substr(dot + 1) != "running_mean") continue;
+      const std::string layer = name.substr(0, dot);
+      statistics_moved += value.abs().sum().item<double>() +
+                          (by_name.at(layer + ".running_var") - 1).abs().sum().item<double>() +
+                          by_name.at(layer + ".num_batches_tracked").sum().item<double>();
+      scale_moved += (by_name.at(layer + ".weight") - 1).abs().sum().item<double>();
+    }
+    return std::make_pair(statistics_moved, scale_moved);
+  };
+  const auto [kept_statistics, kept_scales] = summarise(dir / "kept");
+  EXPECT_EQ(kept_statistics, 0.0);
+  EXPECT_GT(kept_scales, 0.0);
+  EXPECT_GT(summarise(dir / "moved").first, 0.0);
 }
 
 // --resume-from: a run continues from another folder's checkpoint and ends with the
