@@ -139,7 +139,8 @@ corte:                     # CoRTe and the black-box distillation baselines (doc
   evaluate_ema: false      # evaluate, and write as model.pt, the student's EMA (ema_momentum) instead of the student
 self_training:             # the DACS / DAFormer step of dacs, dual_teacher, clda (and stvm's mean teacher)
   pseudo_threshold: 0.968  # max probability a pseudo-label must reach to count in its image's weight
-  ema_momentum: 0.999      # EMA teacher: alpha_t = min(1 - 1/(t+1), ema_momentum)
+  ema_momentum: 0.999      # EMA teacher: alpha_t = min(1 - 1/(t+1), ema_momentum); stvm, whose teacher starts
+                           # as the trained source model: ema_momentum from step 0
   ignore_top: 15           # pseudo-label rows of the crop given weight 0 (Cityscapes sky artefacts)
   ignore_bottom: 120       # ... and at the bottom (the ego car); scale with the crop
   mix: true                # ClassMix: half of a source image's classes pasted onto the target image
@@ -164,6 +165,7 @@ stvm:                      # Akkaya & Halici: source-free mean teacher weighted 
   sharpen: 1.0             # reliability^sharpen
   weighting: reliability   # reliability | threshold (the ablation: DACS's confident share at self_training.pseudo_threshold)
   metric_mix: true         # ClassMix picks classes by mean reliability, pastes pixels above its median
+  freeze_backbone: false   # the student's encoder keeps the source model's weights; the decoder adapts (cheaper step)
   max_anchor_pixels: 4096  # pixels per step the metric loss is computed on (random subset)
 clda:                      # Cho et al.: teacher and student both trained by DACS; the student updates the
                            # teacher's non-salient parameters; the updated teacher distils into the student

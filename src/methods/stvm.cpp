@@ -1,6 +1,8 @@
 #include "methods/stvm.h"
 
 #include "core/error.h"
+#include "data/class_mapping.h"
+#include "data/dataset.h"
 #include "data/label_space.h"
 #include "methods/common/losses.h"
 #include "methods/common/mixing.h"
@@ -22,6 +24,7 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
   o.sharpen = config_value<double>(t, "stvm.sharpen");
   o.metric_weight = config_value<double>(t, "stvm.metric_weight");
   o.metric_mix = config_value<bool>(t, "stvm.metric_mix");
+  o.freeze_backbone = config_value<bool>(t, "stvm.freeze_backbone");
   const auto weighting = config_value<std::string>(t, "stvm.weighting");
   if (weighting != "reliability" && weighting != "threshold")
     throw Error("config key 'stvm.weighting' must be reliability or threshold, not '" + weighting + "'");
@@ -99,10 +102,26 @@ Stvm::Stvm(MethodContext context)
       options_(StvmOptions::from_config(config())),
       self_training_(SelfTrainingOptions::from_config(config())),
       target_(open_loader(config().data.target, "target", 1)),
-      teacher_(config().model.name, with_weights(student(), options_.source_weights), ctx_.device),
+      teacher_(config().model.name, with_weights(student(), options_.source_weights), ctx_.device, EmaStart::kTrained),
       metric_(MetricHeadOptions(student().feature_channels(), config().model.num_classes)
                   .embedding_dim(options_.embedding_dim)) {
   metric_->to(ctx_.device);
+  // A frozen encoder computes no weight gradient, which the optimiser then skips: the
+  // step is cheaper and the encoder stays the source model's.
+  if (options_.freeze_backbone)
+    for (auto& p : student().backbone_parameters()) p.requires_grad_(false);
+  if (config().data.target.labels) {
+    // Pseudo-labels in the model's classes are judged in the labels' classes (a
+    // Cityscapes model on CamVid frames), through the mapping evaluation uses.
+    const int n = config().model.num_classes;
+    const ClassMapping mapping =
+        config().eval.mapping.empty()
+            ? ClassMapping::identity(n)
+            : named_class_mapping(config().eval.mapping, n, open_dataset(config().data.target)->label_space(),
+                                  "eval.mapping");
+    truth_class_of_ = torch::tensor(std::vector<int64_t>(mapping.target_of.begin(), mapping.target_of.end()),
+                                    torch::TensorOptions().dtype(torch::kLong).device(ctx_.device));
+  }
 }
 
 StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {
@@ -173,10 +192,11 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
 
 void Stvm::record_reliability_diagnostics(const torch::Tensor& labels, const torch::Tensor& reliability,
                                           const Batch& target, StepStats& stats) const {
-  if (!target.label.defined()) return;
+  if (!target.label.defined() || !truth_class_of_.defined()) return;
   // Do the weights single out the right pseudo-labels?
   const auto truth = target.label.to(ctx_.device);
-  const auto judged = truth != kIgnoreIndex, right = (labels == truth) & judged, wrong = (labels != truth) & judged;
+  const auto as_truth = truth_class_of_.index({labels});
+  const auto judged = truth != kIgnoreIndex, right = (as_truth == truth) & judged, wrong = (as_truth != truth) & judged;
   stats["pseudo_accuracy"] = right.sum().item<double>() / std::max(1.0, judged.sum().item<double>());
   if (right.any().item<bool>()) stats["reliability_right"] = reliability.masked_select(right).mean().item<double>();
   if (wrong.any().item<bool>()) stats["reliability_wrong"] = reliability.masked_select(wrong).mean().item<double>();

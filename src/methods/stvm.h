@@ -16,6 +16,7 @@ struct StvmOptions {
   int64_t embedding_dim = 64, max_anchor_pixels = 4096;
   double alpha = 32, delta = 0.1, sharpen = 1, metric_weight = 1;
   bool metric_mix = true;
+  bool freeze_backbone = false;     // the student adapts its decoder only (docs/benchmarks.md, source-free)
   bool reliability_weights = true;  // false: a thresholded mean teacher (DACS's confident share)
   static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section
 };
@@ -58,6 +59,9 @@ class Stvm : public TrainingMethod {
   DataLoader& target_;
   EmaModel teacher_;
   MetricHead metric_;
+  // The label-space id of each pseudo-label class (eval.mapping; -1: no label class),
+  // for the diagnostics; undefined when the target has no labels.
+  torch::Tensor truth_class_of_;
 };
 
 }  // namespace segtransfer

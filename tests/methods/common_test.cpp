@@ -30,6 +30,31 @@ TEST(Ema, FollowsTheMomentumSchedule) {
   EXPECT_FALSE(e.requires_grad());
 }
 
+// A teacher that starts as a trained model keeps α from the first step, and its
+// BatchNorm statistics move by the same average instead of being copied.
+TEST(Ema, TrainedStartAveragesFromTheFirstStepAndAveragesStatistics) {
+  auto student = make_model("lraspp_mobilenet_v3_small", 3);
+  EmaModel ema("lraspp_mobilenet_v3_small", *student, torch::kCPU, EmaStart::kTrained);
+  auto s = student->parameters()[0], e = ema.model().parameters()[0];
+  // The first BatchNorm's running mean, found by name in either model.
+  auto first_running_mean = [](SegmentationModelImpl& model) {
+    for (const auto& item : model.named_buffers())
+      if (item.key().find("running_mean") != std::string::npos) return item.value();
+    return torch::Tensor();
+  };
+  torch::Tensor s_mean = first_running_mean(*student), e_mean = first_running_mean(ema.model());
+  ASSERT_TRUE(s_mean.defined() && e_mean.defined());
+  const auto before = e.clone(), mean_before = e_mean.clone();
+  {
+    torch::NoGradGuard g;
+    s.add_(1.0);
+    s_mean.add_(1.0);
+  }
+  ema.update(*student, 0, 0.9);  // α = 0.9 already at step 0 (the ramp would copy)
+  EXPECT_TRUE(torch::allclose(e, 0.9 * before + 0.1 * s));
+  EXPECT_TRUE(torch::allclose(e_mean, 0.9 * mean_before + 0.1 * s_mean));
+}
+
 // A channels-last student gets a channels-last EMA with the same values, and the
 // network computes the same logits in either layout.
 TEST(Ema, KeepsTheStudentsChannelsLastLayout) {

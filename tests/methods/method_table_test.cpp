@@ -108,6 +108,7 @@ TEST(MethodTable, OptionStructDefaultsAgreeWithTheSchema) {
     SAME(sharpen);
     SAME(metric_weight);
     SAME(metric_mix);
+    SAME(freeze_backbone);
     SAME(reliability_weights);
   }
   {

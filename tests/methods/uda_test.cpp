@@ -179,6 +179,25 @@ TEST(Uda, StvmStartsFromTheSourceModelResumesExactlyAndLearnsItsMetric) {
                        "stvm.weighting"));
 }
 
+// stvm.freeze_backbone: the student's encoder ends as the source model's, its decoder moves.
+TEST(Uda, StvmWithAFrozenBackboneAdaptsOnlyTheDecoder) {
+  TempDir dir;
+  write_domains(dir.path());
+  const std::string source = saved_model(dir.path(), "lraspp_mobilenet_v3_small");
+  train(uda_config(dir.path(), "stvm", "stvm_frozen", 2,
+                   "stvm: {source_weights: " + source + ", max_anchor_pixels: 64, freeze_backbone: true}"));
+  auto start = make_model("lraspp_mobilenet_v3_small", 19), trained = make_model("lraspp_mobilenet_v3_small", 19);
+  load_model_weights(source, *start);
+  load_model_weights((dir / "stvm_frozen" / "model.pt").string(), *trained);
+  const auto start_backbone = start->backbone_parameters(), trained_backbone = trained->backbone_parameters();
+  for (size_t i = 0; i < start_backbone.size(); ++i)
+    EXPECT_TRUE(torch::equal(start_backbone[i], trained_backbone[i])) << "backbone tensor " << i;
+  bool head_moved = false;
+  const auto start_head = start->head_parameters(), trained_head = trained->head_parameters();
+  for (size_t i = 0; i < start_head.size(); ++i) head_moved |= !torch::equal(start_head[i], trained_head[i]);
+  EXPECT_TRUE(head_moved);
+}
+
 TEST(Uda, CldaTrainsTeacherAndStudentResumesExactlyAndLogsSaliency) {
   TempDir dir;
   write_domains(dir.path());

@@ -4,8 +4,8 @@
 
 namespace segtransfer {
 
-EmaModel::EmaModel(const std::string& name, SegmentationModelImpl& model, torch::Device device)
-    : ema_(make_model(name, model.num_classes())) {
+EmaModel::EmaModel(const std::string& name, SegmentationModelImpl& model, torch::Device device, EmaStart start)
+    : ema_(make_model(name, model.num_classes())), start_(start) {
   ema_->to(device);
   ema_->eval();
   torch::NoGradGuard no_grad;
@@ -27,10 +27,15 @@ double EmaModel::momentum_at(int64_t iteration, double momentum) {
 
 void EmaModel::update(SegmentationModelImpl& model, int64_t iteration, double momentum) {
   torch::NoGradGuard no_grad;
-  const double a = momentum_at(iteration, momentum);
+  const double a = start_ == EmaStart::kTrained ? momentum : momentum_at(iteration, momentum);
   auto src_p = model.parameters(), src_b = model.buffers();
   for (size_t i = 0; i < ema_params_.size(); ++i) ema_params_[i].mul_(a).add_(src_p[i].detach(), 1.0 - a);
-  for (size_t i = 0; i < ema_buffers_.size(); ++i) ema_buffers_[i].copy_(src_b[i]);
+  for (size_t i = 0; i < ema_buffers_.size(); ++i) {
+    if (start_ == EmaStart::kTrained && ema_buffers_[i].is_floating_point())
+      ema_buffers_[i].mul_(a).add_(src_b[i], 1.0 - a);
+    else
+      ema_buffers_[i].copy_(src_b[i]);
+  }
 }
 
 void EmaModel::save(torch::serialize::OutputArchive& archive, const std::string& key) const {

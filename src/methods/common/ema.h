@@ -3,6 +3,13 @@
 //   θ_ema ← α_t θ_ema + (1 − α_t) θ,  α_t = min(1 − 1/(t + 1), α),
 // so the average starts as a copy and only slowly stops following the student.
 // Buffers (BatchNorm statistics) are copied, as DAFormer does.
+//
+// A teacher that starts from a trained model (STvM's source model) must not follow the
+// student at first: with the ramp it is the student after one step, so self-training has
+// no stable target and a source-free run collapses onto its largest classes
+// (docs/benchmarks.md, "Real data: source-free"). EmaStart::kTrained keeps α from step 0
+// and averages the floating-point buffers too (timm's ModelEmaV2 does the same), so the
+// teacher's BatchNorm statistics also move slowly.
 #pragma once
 #include <torch/torch.h>
 
@@ -12,13 +19,19 @@
 
 namespace segtransfer {
 
+enum class EmaStart {
+  kRampUp,   // α_t ramps up to α: the average forgets a random or early student
+  kTrained,  // α from step 0, buffers averaged: the average starts as a trained model
+};
+
 class EmaModel {
  public:
   // A copy of `model` (same architecture `name`), in eval mode on `device`.
-  EmaModel(const std::string& name, SegmentationModelImpl& model, torch::Device device);
+  EmaModel(const std::string& name, SegmentationModelImpl& model, torch::Device device,
+           EmaStart start = EmaStart::kRampUp);
 
   void update(SegmentationModelImpl& model, int64_t iteration, double momentum);
-  // The momentum used at `iteration` for the target momentum `momentum`.
+  // The momentum kRampUp uses at `iteration` for the target momentum `momentum`.
   static double momentum_at(int64_t iteration, double momentum);
 
   SegmentationModelImpl& model() { return *ema_; }
@@ -27,6 +40,7 @@ class EmaModel {
 
  private:
   SegmentationModel ema_;
+  EmaStart start_;
   std::vector<torch::Tensor> ema_params_, ema_buffers_;
 };
 
