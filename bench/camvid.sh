@@ -17,7 +17,8 @@
 # Every finished run's small files (metrics, log of metrics, config, audit) are copied to
 # RESULTS (default bench/results/camvid, committed) and a run found there is not run
 # again: the grid (~10 h of CPU) spans sessions and machines.
-#   STAGE: all (default) | prepare | grid | tables     ONLY: run only these run names (grep -E)
+#   STAGE: all (default) | prepare | grid | runs (the grid without prepare: its stores exist) | tables
+#   ONLY: run only these run names (grep -E)
 #   OUT (default runs/camvid)  THREADS (default 2)  SEGTRANSFER (default build/segtransfer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -153,16 +154,16 @@ queue() {
   for m in corte plain_distill; do echo "espnet_${m}_5min_s0|espnet|$m|5|0|"; done
   for b in $BOXES; do for m in corte plain_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   echo "espnet_corte_60min_s0|espnet|corte|60|0|"
+  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
+  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
   # Source-free (issue 19), seed 0 first: the comparison's first figures before more seeds.
   echo "city_stvm_20min_s0|city|stvm|20|0|"
   echo "city_meanteacher_20min_s0|city|stvm|20|0|meanteacher"
+  # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
+  for b in $BOXES; do for s in 1 2; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
   # temperature 0.01 and a softer 0.1.
   echo "espnet_corte_rcs_20min_s0|espnet|corte|20|0|rcs"
-  # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
-  echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
-  # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
-  for b in $BOXES; do for s in 1 2; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   echo "espnetv2_corte_60min_s0|espnetv2|corte|60|0|"
   echo "espnet_corte_rcs10_20min_s0|espnet|corte|20|0|rcs10"
   # What hard labels cost (issue 18, item 5): the weak box answering label PNGs only.
@@ -306,7 +307,8 @@ tables() {
 case "$STAGE" in
   prepare) prepare ;;
   grid) prepare; grid ;;
+  runs) grid ;;
   tables) tables ;;
   all) prepare; grid; tables ;;
-  *) echo "unknown STAGE '$STAGE' (all | prepare | grid | tables)"; exit 2 ;;
+  *) echo "unknown STAGE '$STAGE' (all | prepare | grid | runs | tables)"; exit 2 ;;
 esac
