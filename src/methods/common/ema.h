@@ -6,8 +6,8 @@
 //
 // A teacher that starts from a trained model (STvM's source model) must not follow the
 // student at first: with the ramp it is the student after one step, so self-training has
-// no stable target and a source-free run collapses onto its largest classes
-// (docs/benchmarks.md, "Real data: source-free"). EmaStart::kTrained keeps α from step 0
+// no stable target (on CamVid a source-free run fell further with it: docs/benchmarks.md,
+// "Real data: source-free"). EmaStart::kTrained keeps α from step 0
 // and averages the floating-point buffers too (timm's ModelEmaV2 does the same), so the
 // teacher's BatchNorm statistics also move slowly.
 #pragma once
