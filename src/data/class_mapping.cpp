@@ -56,4 +56,19 @@ ClassMapping named_class_mapping(const std::string& name, int num_source, const 
   return mapping;
 }
 
+ClassMapping eval_class_mapping(const std::string& name, int num_classes, const LabelSpace& space) {
+  if (!name.empty()) return named_class_mapping(name, num_classes, space, "eval.mapping");
+  if (num_classes != space.num_classes())
+    throw Error(
+        fmt::format("a {}-class model cannot be judged class for class in label space '{}' of {} classes: set "
+                    "eval.mapping (cityscapes_to_camvid or a YAML file)",
+                    num_classes, space.name, space.num_classes()));
+  return ClassMapping::identity(num_classes);
+}
+
+torch::Tensor target_class_table(const ClassMapping& mapping, torch::Device device) {
+  const std::vector<int64_t> target_of(mapping.target_of.begin(), mapping.target_of.end());
+  return torch::tensor(target_of, torch::TensorOptions().dtype(torch::kLong)).to(device);
+}
+
 }  // namespace segtransfer

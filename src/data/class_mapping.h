@@ -21,4 +21,13 @@ LabelSpace numbered_or_cityscapes_space(int num_classes);
 ClassMapping named_class_mapping(const std::string& name, int num_source, const LabelSpace& target,
                                  const std::string& key);
 
+// How a `num_classes`-class model's predictions are judged in `space`: through the
+// mapping config key eval.mapping names (`name`), or class for class when it is empty,
+// which needs as many classes on both sides (an Error otherwise says to set it).
+ClassMapping eval_class_mapping(const std::string& name, int num_classes, const LabelSpace& space);
+
+// target_of as a (num_source) int64 tensor on `device`: indexed with source classes, it
+// gives their target classes (-1: none).
+torch::Tensor target_class_table(const ClassMapping& mapping, torch::Device device = torch::kCPU);
+
 }  // namespace segtransfer

@@ -62,6 +62,7 @@ class DataLoader {
   Batch next();
   // Seconds the caller spent waiting in next() since the last call to this.
   double take_wait_seconds();
+  const SegDataset& dataset() const { return *dataset_; }
 
   static Batch make_batch(const SegDataset& dataset, const LoaderOptions& options, int64_t number);
 

@@ -68,9 +68,8 @@ std::string dry_run(const RunConfig& cfg) {
     auto ds = open_dataset(*spec);
     out += fmt::format("data.{}: {} ({} images, {})\n", role, ds->description(), ds->size(),
                        ds->has_labels() ? "labelled" : "unlabelled");
-    const bool mapped = std::string(role) == "val" && !cfg.eval.mapping.empty();
-    if (mapped)  // scored through eval.mapping: the mapping must fit the model and the labels
-      named_class_mapping(cfg.eval.mapping, cfg.model.num_classes, ds->label_space(), "eval.mapping");
+    if (std::string(role) == "val" && (ds->has_labels() || !cfg.eval.mapping.empty()))  // as `eval` will score
+      eval_class_mapping(cfg.eval.mapping, cfg.model.num_classes, ds->label_space());
     else if (ds->label_space().num_classes() != cfg.model.num_classes && ds->has_labels())
       throw Error(fmt::format("data.{} has {} classes but model.num_classes is {}", role,
                               ds->label_space().num_classes(), cfg.model.num_classes));

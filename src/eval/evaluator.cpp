@@ -75,16 +75,9 @@ class EvalModeGuard {
 }  // namespace
 
 ClassMapFn class_map_of(const SegmentationModelImpl& model, const LabelSpace& space, const EvalSpec& spec) {
-  if (spec.mapping.empty()) {
-    if (model.num_classes() != space.num_classes())
-      throw Error(
-          fmt::format("cannot score a {}-class model in label space '{}' of {} classes: set eval.mapping "
-                      "(cityscapes_to_camvid or a YAML file)",
-                      model.num_classes(), space.name, space.num_classes()));
-    return [](const torch::Tensor& logits) { return logits.argmax(1); };
-  }
-  auto mapping = std::make_shared<ClassMapping>(
-      named_class_mapping(spec.mapping, static_cast<int>(model.num_classes()), space, "eval.mapping"));
+  auto mapping =
+      std::make_shared<ClassMapping>(eval_class_mapping(spec.mapping, static_cast<int>(model.num_classes()), space));
+  if (spec.mapping.empty()) return [](const torch::Tensor& logits) { return logits.argmax(1); };
   return [mapping](const torch::Tensor& logits) { return map_probabilities(*mapping, logits.softmax(1)).argmax(1); };
 }
 

@@ -16,16 +16,9 @@ namespace {
 // The model's classes and their map onto `space` (eval.mapping, or the same classes).
 ReliabilityAudit empty_audit(int num_classes, const LabelSpace& space, const RunConfig& config) {
   const double threshold = SelfTrainingOptions::from_config(config).pseudo_threshold;
-  if (config.eval.mapping.empty()) {
-    if (num_classes != space.num_classes())
-      throw Error(
-          fmt::format("cannot judge a {}-class model's pseudo-labels in label space '{}' of {} classes: set "
-                      "eval.mapping (cityscapes_to_camvid or a YAML file)",
-                      num_classes, space.name, space.num_classes()));
-    return ReliabilityAudit(space.classes, ClassMapping::identity(num_classes), threshold);
-  }
-  return ReliabilityAudit(numbered_or_cityscapes_space(num_classes).classes,
-                          named_class_mapping(config.eval.mapping, num_classes, space, "eval.mapping"), threshold);
+  const std::vector<std::string> names =
+      config.eval.mapping.empty() ? space.classes : numbered_or_cityscapes_space(num_classes).classes;
+  return ReliabilityAudit(names, eval_class_mapping(config.eval.mapping, num_classes, space), threshold);
 }
 
 // The label at the network's input size (h, w), the ignored rows set to ignore.

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "data/class_mapping.h"
 
 namespace segtransfer {
 
@@ -117,8 +118,7 @@ void ReliabilityAudit::add(const torch::Tensor& pseudo, const torch::Tensor& con
   const auto p = pseudo.flatten().to(torch::kCPU, torch::kLong), t = truth.flatten().to(torch::kCPU, torch::kLong);
   if (p.numel() > 0 && (p.min().item<int64_t>() < 0 || p.max().item<int64_t>() >= n))
     throw Error(fmt::format("reliability audit: a pseudo-label outside the model's {} classes", n));
-  const std::vector<int64_t> target_of(mapping_.target_of.begin(), mapping_.target_of.end());
-  const auto mapped = torch::tensor(target_of, torch::kLong).index_select(0, p);
+  const auto mapped = target_class_table(mapping_).index_select(0, p);
   const auto valid = t != kIgnoreIndex;
   const auto unmapped = counts_of<int64_t>(p.masked_select(valid & (mapped < 0)), n);
   const auto judged = valid & (mapped >= 0);
