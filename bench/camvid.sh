@@ -128,6 +128,7 @@ prepare() {
 # Both were measured against the recipe before class balance became its default.
 VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
+  "espnetv2scratch|model.name=espnetv2_s2"
   "nobalance|corte.class_balance=0"
   "labels|store.path=$OUT/store_espnet_labels"
   "hflip|store.path=$OUT/store_espnet_hflip"
@@ -136,6 +137,7 @@ VARIANTS=(
   "meanteacher|stvm.weighting=threshold stvm.metric_mix=false"
   "noreliability|stvm.weighting=threshold"
   "nometricmix|stvm.metric_mix=false"
+  "balanced|stvm.balance_reliability=true"
   "absolute|corte.pseudo_labels=absolute"
   "global|corte.thresholds=global"
   "norefine|corte.refine=false"
@@ -156,9 +158,13 @@ queue() {
   echo "espnet_corte_60min_s0|espnet|corte|60|0|"
   # A pretrained student (issue 17): ESPNetv2 from PASCAL VOC weights, its own recipe.
   echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
+  # The same network from scratch, with the from-scratch students' recipe (configs/camvid/student.yaml).
+  echo "espnet_corte_espnetv2scratch_20min_s0|espnet|corte|20|0|espnetv2scratch"
   # Source-free (issue 19), seed 0 first: the comparison's first figures before more seeds.
   echo "city_stvm_20min_s0|city|stvm|20|0|"
   echo "city_meanteacher_20min_s0|city|stvm|20|0|meanteacher"
+  # STvM with its reliabilities class-balanced (the learned reliability acts as a class prior).
+  echo "city_stvm_balanced_20min_s0|city|stvm|20|0|balanced"
   # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
   for b in $BOXES; do for s in 1 2; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
@@ -292,10 +298,18 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   draw_table "espnet, query budget, 20 minutes" table_espnet_budget.md 2 "${rows[@]}"
+  # Students' networks (issue 17): CoRTe, weak box, 20 minutes, from scratch and PASCAL-started.
+  rows=("black box=$(where box_espnet)/metrics.json")
+  finished espnet_corte_20min_s0 && rows+=("lraspp_mobilenet_v3_large, scratch=$(where espnet_corte_20min_s0)")
+  finished espnet_corte_espnetv2scratch_20min_s0 &&
+    rows+=("espnetv2_s2, scratch=$(where espnet_corte_espnetv2scratch_20min_s0)")
+  finished espnet_corte_espnetv2pascal_20min_s0 &&
+    rows+=("espnetv2_s2, PASCAL VOC start=$(where espnet_corte_espnetv2pascal_20min_s0)")
+  draw_table "espnet, the students' networks (CoRTe), 20 minutes" table_espnet_networks.md 1 "${rows[@]}"
   # Source-free: the source model as it is, then each adaptation, per budget.
   for budget in 20 60; do
     rows=("source model=$RESULTS/source_espnet_city/metrics.json")
-    for v in stvm meanteacher stvm_noreliability stvm_nometricmix; do
+    for v in stvm meanteacher stvm_balanced stvm_noreliability stvm_nometricmix; do
       runs=$(seeds_of "city_${v}_${budget}min")
       [ -n "$runs" ] && rows+=("$v=$runs")
     done

@@ -166,6 +166,7 @@ stvm:                      # Akkaya & Halici: source-free mean teacher weighted 
   weighting: reliability   # reliability | threshold (the ablation: DACS's confident share at self_training.pseudo_threshold)
   metric_mix: true         # ClassMix picks classes by mean reliability, pastes pixels above its median
   freeze_backbone: false   # the student's encoder keeps the source model's weights; the decoder adapts (cheaper step)
+  balance_reliability: false  # each class's reliabilities rescaled to the batch's mean: the metric head's class prior removed
   max_anchor_pixels: 4096  # pixels per step the metric loss is computed on (random subset)
 clda:                      # Cho et al.: teacher and student both trained by DACS; the student updates the
                            # teacher's non-salient parameters; the updated teacher distils into the student

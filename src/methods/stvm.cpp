@@ -25,6 +25,7 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
   o.metric_weight = config_value<double>(t, "stvm.metric_weight");
   o.metric_mix = config_value<bool>(t, "stvm.metric_mix");
   o.freeze_backbone = config_value<bool>(t, "stvm.freeze_backbone");
+  o.balance_reliability = config_value<bool>(t, "stvm.balance_reliability");
   const auto weighting = config_value<std::string>(t, "stvm.weighting");
   if (weighting != "reliability" && weighting != "threshold")
     throw Error("config key 'stvm.weighting' must be reliability or threshold, not '" + weighting + "'");
@@ -64,12 +65,13 @@ torch::Tensor stvm_reliability(const torch::Tensor& embeddings, const torch::Ten
   torch::NoGradGuard no_grad;
   const auto grid_labels = labels_at(labels, embeddings.sizes().slice(2));
   const auto at_grid = proxy_reliability(embeddings.detach(), grid_labels, proxies.detach(), options.alpha);
-  return F::interpolate(at_grid.unsqueeze(1), F::InterpolateFuncOptions()
-                                                  .size(labels.sizes().slice(1).vec())
-                                                  .mode(torch::kBilinear)
-                                                  .align_corners(false))
-      .squeeze(1)
-      .pow(options.sharpen);
+  const auto reliability =
+      F::interpolate(
+          at_grid.unsqueeze(1),
+          F::InterpolateFuncOptions().size(labels.sizes().slice(1).vec()).mode(torch::kBilinear).align_corners(false))
+          .squeeze(1)
+          .pow(options.sharpen);
+  return options.balance_reliability ? class_balanced_reliability(reliability, labels, proxies.size(0)) : reliability;
 }
 
 StvmTeacher load_stvm_teacher(torch::serialize::InputArchive& method_state, const RunConfig& config,
@@ -110,18 +112,10 @@ Stvm::Stvm(MethodContext context)
   // step is cheaper and the encoder stays the source model's.
   if (options_.freeze_backbone)
     for (auto& p : student().backbone_parameters()) p.requires_grad_(false);
-  if (config().data.target.labels) {
-    // Pseudo-labels in the model's classes are judged in the labels' classes (a
-    // Cityscapes model on CamVid frames), through the mapping evaluation uses.
-    const int n = config().model.num_classes;
-    const ClassMapping mapping =
-        config().eval.mapping.empty()
-            ? ClassMapping::identity(n)
-            : named_class_mapping(config().eval.mapping, n, open_dataset(config().data.target)->label_space(),
-                                  "eval.mapping");
-    truth_class_of_ = torch::tensor(std::vector<int64_t>(mapping.target_of.begin(), mapping.target_of.end()),
-                                    torch::TensorOptions().dtype(torch::kLong).device(ctx_.device));
-  }
+  if (config().data.target.labels)  // pseudo-labels judged in the labels' classes (a Cityscapes model on CamVid)
+    truth_class_of_ = target_class_table(
+        eval_class_mapping(config().eval.mapping, config().model.num_classes, target_.dataset().label_space()),
+        ctx_.device);
 }
 
 StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optimizer) {

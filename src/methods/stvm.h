@@ -16,16 +16,17 @@ struct StvmOptions {
   int64_t embedding_dim = 64, max_anchor_pixels = 4096;
   double alpha = 32, delta = 0.1, sharpen = 1, metric_weight = 1;
   bool metric_mix = true;
-  bool freeze_backbone = false;     // the student adapts its decoder only (docs/benchmarks.md, source-free)
-  bool reliability_weights = true;  // false: a thresholded mean teacher (DACS's confident share)
+  bool freeze_backbone = false;      // the student adapts its decoder only (docs/benchmarks.md, source-free)
+  bool reliability_weights = true;   // false: a thresholded mean teacher (DACS's confident share)
+  bool balance_reliability = false;  // class_balanced_reliability: the metric head's class prior removed
   static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section
 };
 
 // Reliability of each pseudo-label, as the weights of Stvm::train_step: the metric
 // head's embeddings (N, D, h, w) of the teacher's features and the teacher's labels
 // (N, H, W) at the input's size → (N, H, W): proxy_reliability at the labels
-// nearest-resized to the feature grid, upsampled bilinearly, raised to `sharpen`
-// (the ignored rows not yet zeroed). No gradient.
+// nearest-resized to the feature grid, upsampled bilinearly, raised to `sharpen`, with
+// `balance_reliability` class-balanced (the ignored rows not yet zeroed). No gradient.
 torch::Tensor stvm_reliability(const torch::Tensor& embeddings, const torch::Tensor& labels,
                                const torch::Tensor& proxies, const StvmOptions& options);
 

@@ -109,6 +109,7 @@ TEST(MethodTable, OptionStructDefaultsAgreeWithTheSchema) {
     SAME(metric_weight);
     SAME(metric_mix);
     SAME(freeze_backbone);
+    SAME(balance_reliability);
     SAME(reliability_weights);
   }
   {

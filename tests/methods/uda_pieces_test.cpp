@@ -40,6 +40,21 @@ TEST(ProxyAnchor, ReliabilityIsTheProxySoftmaxAtTheLabel) {
   EXPECT_TRUE(torch::allclose(head->normalised_proxies().norm(2, 1), torch::ones({3}), 1e-5, 1e-5));
 }
 
+TEST(ProxyAnchor, ClassBalancedReliabilityGivesEveryClassTheMeanAndKeepsItsRanking) {
+  // Class 0 at 0.2 and 0.4 (mean 0.3), class 1 at 0.6 and 0.8 (mean 0.7); all: 0.5.
+  const auto reliability = torch::tensor({0.2f, 0.6f, 0.4f, 0.8f}).view({1, 2, 2});
+  const auto labels = torch::tensor({0, 1, 0, 1}, torch::kLong).view({1, 2, 2});
+  const auto balanced = class_balanced_reliability(reliability, labels, 3);
+  const auto expected = torch::tensor({0.2f / 0.6f, 0.6f / 1.4f, 0.4f / 0.6f, 0.8f / 1.4f}).view({1, 2, 2});
+  EXPECT_TRUE(torch::allclose(balanced, expected, 1e-5, 1e-6)) << balanced;
+  // Class 0 (mean 0.05) far below the mean of all (3.7 / 6): lifted 12.3x, its best pixel capped at 1.
+  const auto lifted = class_balanced_reliability(torch::tensor({0.01f, 0.09f, 0.9f, 0.9f, 0.9f, 0.9f}),
+                                                 torch::tensor({0, 0, 1, 1, 1, 1}), 2);
+  EXPECT_NEAR(lifted[0].item<float>(), 0.01 * (3.7 / 6) / 0.05, 1e-5);
+  EXPECT_FLOAT_EQ(lifted[1].item<float>(), 1.0f);
+  EXPECT_TRUE(contains(error_of([&] { class_balanced_reliability(reliability, labels.flatten(), 3); }), "shape"));
+}
+
 TEST(ClassMix, ReliableMaskPastesOnlyTheReliableHalfOfAPickedClass) {
   // Class 1 is reliable (its 4 pixels 0.6..0.9), class 2 nearly never (1e-9 mean): class 1 is picked.
   const auto labels = torch::tensor({1, 1, 1, 1, 2, 2}).view({2, 3});

@@ -49,4 +49,17 @@ torch::Tensor proxy_reliability(const torch::Tensor& embeddings, const torch::Te
   return torch::softmax(alpha * cos, 1).gather(1, labels.unsqueeze(1)).squeeze(1);
 }
 
+torch::Tensor class_balanced_reliability(const torch::Tensor& reliability, const torch::Tensor& labels,
+                                         int64_t num_classes) {
+  torch::NoGradGuard no_grad;
+  if (reliability.sizes() != labels.sizes())
+    throw Error("class_balanced_reliability: reliability and labels differ in shape");
+  const auto r = reliability.flatten(), l = labels.flatten();
+  const auto sums = torch::zeros({num_classes}, r.options()).index_add_(0, l, r);
+  const auto counts = torch::zeros({num_classes}, r.options()).index_add_(0, l, torch::ones_like(r));
+  const auto class_mean = sums / counts.clamp_min(1);
+  const auto scale = r.mean() / class_mean.clamp_min(1e-6);
+  return (reliability * scale.index({labels})).clamp_max(1.0);
+}
+
 }  // namespace segtransfer
