@@ -80,6 +80,31 @@ TEST(Ema, KeepsTheStudentsChannelsLastLayout) {
   EXPECT_LE((ema.model().forward(input) - nchw).abs().max().item<double>(), 1e-4);
 }
 
+// The ramped EMA's first update copies the student: the two then compute the same
+// logits, for every network a student can be (a layout detail of one network, say a
+// buffer or parameter order, would break its EMA teacher silently).
+TEST(Ema, FirstUpdateMakesTheSameNetworkForEveryModel) {
+  for (const ModelInfo& info : available_models()) {
+    if (!info.student) continue;  // the large teachers take too long here
+    SCOPED_TRACE(info.name);
+    torch::manual_seed(0);
+    auto student = make_model(info.name, 11);
+    use_channels_last(*student);
+    EmaModel ema(info.name, *student, torch::kCPU);
+    const auto input = torch::randn({2, 3, 64, 96});
+    student->train();
+    {
+      torch::NoGradGuard g;
+      student->forward(input);  // moves the BatchNorm statistics away from the EMA's
+      for (auto& p : student->parameters()) p.add_(0.01 * torch::randn_like(p));
+    }
+    ema.update(*student, 0, 0.999);
+    student->eval();
+    torch::NoGradGuard g;
+    EXPECT_LE((ema.model().forward(input) - student->forward(input)).abs().max().item<double>(), 1e-4);
+  }
+}
+
 TEST(ClassMix, MaskTakesHalfOfThePresentClassesAndMixesLabelsConsistently) {
   auto labels = torch::tensor({0, 0, 1, 1, 2, 2, 3, 255}).view({2, 4});
   std::mt19937_64 rng(5);
