@@ -129,6 +129,7 @@ prepare() {
 VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
   "espnetv2scratch|model.name=espnetv2_s2"
+  "espnetv2pascalavg|corte.ema_statistics=averaged"
   "nobalance|corte.class_balance=0"
   "labels|store.path=$OUT/store_espnet_labels"
   "hflip|store.path=$OUT/store_espnet_hflip"
@@ -160,6 +161,8 @@ queue() {
   echo "espnet_corte_espnetv2pascal_20min_s0|espnet|corte|20|0|espnetv2pascal"
   # The same network from scratch, with the from-scratch students' recipe (configs/camvid/student.yaml).
   echo "espnet_corte_espnetv2scratch_20min_s0|espnet|corte|20|0|espnetv2scratch"
+  # The PASCAL-started student with its EMA's BatchNorm statistics averaged (copied, they broke its EMA).
+  echo "espnet_corte_espnetv2pascalavg_20min_s0|espnet|corte|20|0|espnetv2pascalavg"
   # Source-free (issue 19), seed 0 first: the comparison's first figures before more seeds.
   echo "city_stvm_20min_s0|city|stvm|20|0|"
   echo "city_meanteacher_20min_s0|city|stvm|20|0|meanteacher"
@@ -205,7 +208,7 @@ grid() {
     extra=()
     for kv in $(variant_sets "$variant"); do extra+=(--set "$kv"); done
     if [ "$box" = city ]; then cfg=(-c configs/camvid/espnet_city.yaml)
-    elif [ "$variant" = espnetv2pascal ]; then cfg=(-c configs/camvid/student_espnetv2.yaml --set store.path="$OUT/store_$box")
+    elif [[ "$variant" == espnetv2pascal* ]]; then cfg=(-c configs/camvid/student_espnetv2.yaml --set store.path="$OUT/store_$box")
     else cfg=(-c configs/camvid/student.yaml --set store.path="$OUT/store_$box"); fi
     $ST train "${cfg[@]}" --resume --set method="$method" --set output="$OUT/$name" \
       --set train.seed="$seed" --set train.time_budget_min="$budget" \
@@ -305,6 +308,8 @@ tables() {
     rows+=("espnetv2_s2, scratch=$(where espnet_corte_espnetv2scratch_20min_s0)")
   finished espnet_corte_espnetv2pascal_20min_s0 &&
     rows+=("espnetv2_s2, PASCAL VOC start=$(where espnet_corte_espnetv2pascal_20min_s0)")
+  finished espnet_corte_espnetv2pascalavg_20min_s0 &&
+    rows+=("espnetv2_s2, PASCAL VOC start, EMA statistics averaged=$(where espnet_corte_espnetv2pascalavg_20min_s0)")
   draw_table "espnet, the students' networks (CoRTe), 20 minutes" table_espnet_networks.md 1 "${rows[@]}"
   # Source-free: the source model as it is, then each adaptation, per budget.
   for budget in 20 60; do

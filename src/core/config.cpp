@@ -126,6 +126,8 @@ corte:                     # CoRTe and the black-box distillation baselines (doc
   refine_min_agreement: 0.75  # EMA must agree with the kept black-box labels this often before refining
   refine_max_replaced: 0.2 # at most this share of a class's kept black-box labels is replaced per batch
   ema_momentum: 0.999
+  ema_statistics: copied   # copied | averaged: the EMA's BatchNorm statistics, the student's or averaged like its
+                           # weights (a pretrained student's EMA needs averaged: docs/methods.md)
   mix: true                # ClassMix of two target images and their pseudo-labels
   kept_share_weight: true  # weight each image's loss by its share of kept pixels (DACS); false: mean over kept pixels
   class_balance: 0.0       # 0..1: weight class c's pixels by (c's share of the black box's top-1 pixels)^-class_balance

@@ -78,6 +78,7 @@ CorteOptions CorteOptions::for_method(const RunConfig& config) {
   o.refine_min_agreement = config_value<double>(t, "corte.refine_min_agreement");
   o.refine_max_replaced = config_value<double>(t, "corte.refine_max_replaced");
   o.ema_momentum = config_value<double>(t, "corte.ema_momentum");
+  o.ema_statistics = config_choice(t, "corte.ema_statistics", kEmaStatistics);
   o.mix = config_value<bool>(t, "corte.mix");
   o.plain_view = config_value<bool>(t, "corte.plain_view");
   o.kept_share_weight = config_value<bool>(t, "corte.kept_share_weight");
@@ -127,7 +128,8 @@ Corte::Corte(MethodContext context) : TrainingMethod(std::move(context)), opt_(C
     target_ = &open_loader(target_dataset_, 1);
 
   // The EMA serves refinement, and is the evaluated model with corte.evaluate_ema.
-  if (opt_.refine || opt_.evaluate_ema) ema_ = std::make_unique<EmaModel>(cfg.model.name, student(), ctx_.device);
+  if (opt_.refine || opt_.evaluate_ema)
+    ema_ = std::make_unique<EmaModel>(cfg.model.name, student(), ctx_.device, EmaStart::kRampUp, opt_.ema_statistics);
   ema_thresholds_ = torch::zeros({num_classes_}, torch::TensorOptions().device(ctx_.device));
 }
 

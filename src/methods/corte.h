@@ -30,6 +30,7 @@ struct CorteOptions {
   bool refine = true;
   double refine_start = 0.25, refine_min_agreement = 0.75, refine_max_replaced = 0.2;
   double ema_momentum = 0.999;
+  EmaStatistics ema_statistics = EmaStatistics::kCopied;
   bool mix = true, plain_view = false, strong_augment = true, kept_share_weight = true;
   double class_balance = 0;  // loss weight of class c ∝ (its share of the black box's top-1 pixels)^-class_balance
   StrongAugmentOptions strong;

@@ -104,7 +104,8 @@ Stvm::Stvm(MethodContext context)
       options_(StvmOptions::from_config(config())),
       self_training_(SelfTrainingOptions::from_config(config())),
       target_(open_loader(config().data.target, "target", 1)),
-      teacher_(config().model.name, with_weights(student(), options_.source_weights), ctx_.device, EmaStart::kTrained),
+      teacher_(config().model.name, with_weights(student(), options_.source_weights), ctx_.device, EmaStart::kTrained,
+               EmaStatistics::kAveraged),
       metric_(MetricHeadOptions(student().feature_channels(), config().model.num_classes)
                   .embedding_dim(options_.embedding_dim)) {
   metric_->to(ctx_.device);

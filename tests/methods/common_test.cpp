@@ -32,16 +32,19 @@ TEST(Ema, FollowsTheMomentumSchedule) {
 
 // A teacher that starts as a trained model keeps α from the first step, and its
 // BatchNorm statistics move by the same average instead of being copied.
-TEST(Ema, TrainedStartAveragesFromTheFirstStepAndAveragesStatistics) {
+namespace {
+// The first BatchNorm's running mean, found by name in any model.
+torch::Tensor first_running_mean(SegmentationModelImpl& model) {
+  for (const auto& item : model.named_buffers())
+    if (item.key().find("running_mean") != std::string::npos) return item.value();
+  return torch::Tensor();
+}
+}  // namespace
+
+TEST(Ema, TrainedStartAveragesFromTheFirstStepAndAveragedStatisticsFollowTheWeights) {
   auto student = make_model("lraspp_mobilenet_v3_small", 3);
-  EmaModel ema("lraspp_mobilenet_v3_small", *student, torch::kCPU, EmaStart::kTrained);
+  EmaModel ema("lraspp_mobilenet_v3_small", *student, torch::kCPU, EmaStart::kTrained, EmaStatistics::kAveraged);
   auto s = student->parameters()[0], e = ema.model().parameters()[0];
-  // The first BatchNorm's running mean, found by name in either model.
-  auto first_running_mean = [](SegmentationModelImpl& model) {
-    for (const auto& item : model.named_buffers())
-      if (item.key().find("running_mean") != std::string::npos) return item.value();
-    return torch::Tensor();
-  };
   torch::Tensor s_mean = first_running_mean(*student), e_mean = first_running_mean(ema.model());
   ASSERT_TRUE(s_mean.defined() && e_mean.defined());
   const auto before = e.clone(), mean_before = e_mean.clone();
@@ -53,6 +56,23 @@ TEST(Ema, TrainedStartAveragesFromTheFirstStepAndAveragesStatistics) {
   ema.update(*student, 0, 0.9);  // α = 0.9 already at step 0 (the ramp would copy)
   EXPECT_TRUE(torch::allclose(e, 0.9 * before + 0.1 * s));
   EXPECT_TRUE(torch::allclose(e_mean, 0.9 * mean_before + 0.1 * s_mean));
+}
+
+TEST(Ema, AveragedStatisticsFollowTheRampCopiedOnesTheStudent) {
+  auto student = make_model("lraspp_mobilenet_v3_small", 3);
+  EmaModel averaged("lraspp_mobilenet_v3_small", *student, torch::kCPU, EmaStart::kRampUp, EmaStatistics::kAveraged);
+  EmaModel copied("lraspp_mobilenet_v3_small", *student, torch::kCPU);
+  auto s_mean = first_running_mean(*student);
+  ASSERT_TRUE(s_mean.defined());
+  torch::NoGradGuard g;
+  s_mean.fill_(1.0);
+  averaged.update(*student, 0, 0.999);  // α_0 = 0: a copy
+  EXPECT_TRUE(torch::allclose(first_running_mean(averaged.model()), s_mean));
+  s_mean.fill_(3.0);
+  averaged.update(*student, 1, 0.999);  // α_1 = 0.5
+  copied.update(*student, 1, 0.999);
+  EXPECT_TRUE(torch::allclose(first_running_mean(averaged.model()), torch::full_like(s_mean, 2.0)));
+  EXPECT_TRUE(torch::allclose(first_running_mean(copied.model()), s_mean));
 }
 
 // A channels-last student gets a channels-last EMA with the same values, and the

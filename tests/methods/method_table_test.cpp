@@ -74,6 +74,7 @@ TEST(MethodTable, OptionStructDefaultsAgreeWithTheSchema) {
     SAME(refine_min_agreement);
     SAME(refine_max_replaced);
     SAME(ema_momentum);
+    SAME(ema_statistics);
     SAME(mix);
     SAME(plain_view);
     SAME(strong_augment);

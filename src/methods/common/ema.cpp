@@ -4,8 +4,9 @@
 
 namespace segtransfer {
 
-EmaModel::EmaModel(const std::string& name, SegmentationModelImpl& model, torch::Device device, EmaStart start)
-    : ema_(make_model(name, model.num_classes())), start_(start) {
+EmaModel::EmaModel(const std::string& name, SegmentationModelImpl& model, torch::Device device, EmaStart start,
+                   EmaStatistics statistics)
+    : ema_(make_model(name, model.num_classes())), start_(start), statistics_(statistics) {
   ema_->to(device);
   ema_->eval();
   torch::NoGradGuard no_grad;
@@ -31,7 +32,7 @@ void EmaModel::update(SegmentationModelImpl& model, int64_t iteration, double mo
   auto src_p = model.parameters(), src_b = model.buffers();
   for (size_t i = 0; i < ema_params_.size(); ++i) ema_params_[i].mul_(a).add_(src_p[i].detach(), 1.0 - a);
   for (size_t i = 0; i < ema_buffers_.size(); ++i) {
-    if (start_ == EmaStart::kTrained && ema_buffers_[i].is_floating_point())
+    if (statistics_ == EmaStatistics::kAveraged && ema_buffers_[i].is_floating_point())
       ema_buffers_[i].mul_(a).add_(src_b[i], 1.0 - a);
     else
       ema_buffers_[i].copy_(src_b[i]);
