@@ -130,6 +130,7 @@ VARIANTS=(
   "fullres|data.augment.scale_range=[1.0,1.25] eval.resize=[0,0] corte.class_balance=0"
   "espnetv2scratch|model.name=espnetv2_s2"
   "espnetv2pascalavg|corte.ema_statistics=averaged"
+  "espnetv2pascalnormeval|corte.ema_statistics=averaged model.norm_eval=true"
   "nobalance|corte.class_balance=0"
   "labels|store.path=$OUT/store_espnet_labels"
   "hflip|store.path=$OUT/store_espnet_hflip"
@@ -170,6 +171,12 @@ queue() {
   echo "city_stvm_balanced_20min_s0|city|stvm|20|0|balanced"
   # The goals' seeds: CoRTe against plain distillation, 3 seeds at 20 minutes.
   for b in $BOXES; do for s in 1 2; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
+  # The 5-minute rows of both boxes' tables with the current recipe.
+  for m in corte plain_distill; do echo "espnetv2_${m}_5min_s0|espnetv2|$m|5|0|"; done
+  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
+  # Does the PASCAL start pay at a short budget (issue 17, item 6)? ESPNetv2 at 5 minutes.
+  # And with the encoder's BatchNorm statistics kept from PASCAL (model.norm_eval).
+  for v in espnetv2pascalavg espnetv2scratch espnetv2pascalnormeval; do echo "espnet_corte_${v}_5min_s0|espnet|corte|5|0|$v"; done
   # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
   # temperature 0.01 and a softer 0.1.
   echo "espnet_corte_rcs_20min_s0|espnet|corte|20|0|rcs"
@@ -192,9 +199,7 @@ queue() {
   for v in noreliability nometricmix; do echo "city_stvm_${v}_20min_s0|city|stvm|20|0|$v"; done
   echo "city_stvm_60min_s0|city|stvm|60|0|"
   echo "city_meanteacher_60min_s0|city|stvm|60|0|meanteacher"
-  # The rest of the tables: the other methods at 5 and 20 minutes, plain at 60, variants.
-  for m in corte plain_distill; do echo "espnetv2_${m}_5min_s0|espnetv2|$m|5|0|"; done
-  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
+  # The rest of the tables: the other methods at 20 minutes, plain at 60, variants.
   for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_20min_s0|$b|$m|20|0|"; done; done
   for b in $BOXES; do echo "${b}_plain_distill_60min_s0|$b|plain_distill|60|0|"; done
   for m in corte plain_distill; do echo "espnet_${m}_fullres_5min_s0|espnet|$m|5|0|fullres"; done
@@ -235,7 +240,7 @@ draw_table() {
 }
 
 tables() {
-  local box budget method rows runs v n lines points p
+  local box budget method rows runs v n lines points p label
   for box in $BOXES; do
     for budget in 5 20 60; do
       rows=("black box=$(where "box_$box")/metrics.json")
@@ -301,16 +306,21 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   draw_table "espnet, query budget, 20 minutes" table_espnet_budget.md 2 "${rows[@]}"
-  # Students' networks (issue 17): CoRTe, weak box, 20 minutes, from scratch and PASCAL-started.
-  rows=("black box=$(where box_espnet)/metrics.json")
-  finished espnet_corte_20min_s0 && rows+=("lraspp_mobilenet_v3_large, scratch=$(where espnet_corte_20min_s0)")
-  finished espnet_corte_espnetv2scratch_20min_s0 &&
-    rows+=("espnetv2_s2, scratch=$(where espnet_corte_espnetv2scratch_20min_s0)")
-  finished espnet_corte_espnetv2pascal_20min_s0 &&
-    rows+=("espnetv2_s2, PASCAL VOC start=$(where espnet_corte_espnetv2pascal_20min_s0)")
-  finished espnet_corte_espnetv2pascalavg_20min_s0 &&
-    rows+=("espnetv2_s2, PASCAL VOC start, EMA statistics averaged=$(where espnet_corte_espnetv2pascalavg_20min_s0)")
-  draw_table "espnet, the students' networks (CoRTe), 20 minutes" table_espnet_networks.md 1 "${rows[@]}"
+  # Students' networks (issue 17): CoRTe, weak box, from scratch and PASCAL-started, per budget.
+  for budget in 5 20; do
+    rows=("black box=$(where box_espnet)/metrics.json")
+    finished "espnet_corte_${budget}min_s0" && rows+=("lraspp_mobilenet_v3_large, scratch=$(where "espnet_corte_${budget}min_s0")")
+    for v in espnetv2scratch espnetv2pascal espnetv2pascalavg espnetv2pascalnormeval; do
+      case $v in
+        espnetv2scratch) label="espnetv2_s2, scratch" ;;
+        espnetv2pascal) label="espnetv2_s2, PASCAL VOC start" ;;
+        espnetv2pascalavg) label="espnetv2_s2, PASCAL VOC start, EMA statistics averaged" ;;
+        espnetv2pascalnormeval) label="espnetv2_s2, PASCAL VOC start, EMA statistics averaged, norm_eval" ;;
+      esac
+      finished "espnet_corte_${v}_${budget}min_s0" && rows+=("$label=$(where "espnet_corte_${v}_${budget}min_s0")")
+    done
+    draw_table "espnet, the students' networks (CoRTe), $budget minutes" "table_espnet_networks_${budget}min.md" 1 "${rows[@]}"
+  done
   # Source-free: the source model as it is, then each adaptation, per budget.
   for budget in 20 60; do
     rows=("source model=$RESULTS/source_espnet_city/metrics.json")

@@ -21,7 +21,8 @@ model:
   num_classes: 19
   init: ""                 # PyTorch state_dict archive (torch.save) to start from
   norm_eval: false         # BatchNorm in eval mode while training (mmsegmentation's norm_eval): the running
-                           # statistics a pretrained start brings are used and kept; scale and shift still learn
+                           # statistics a pretrained start brings are used and kept; scale and shift still learn.
+                           # With model.init, only the layers it filled: those that start fresh estimate theirs
 data:
   source: {type: "", root: "", split: train, list: "", label_space: "", conditions: [], labels: true}
   target: {type: "", root: "", split: train, list: "", label_space: "", conditions: [], labels: false}

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <thread>
+#include <unordered_set>
 
 #include "core/atomic_file.h"
 #include "core/progress.h"
@@ -90,6 +92,14 @@ std::string dry_run(const RunConfig& cfg) {
 
 namespace {
 
+// model.norm_eval after a model.init: the BatchNorm layers whose running statistics the file
+// filled keep them; a layer that started fresh (shaped by another class count, say) has none
+// worth keeping and goes on estimating its own.
+void keep_imported_batch_norm_statistics(torch::nn::Module& module, const std::unordered_set<std::string>& loaded) {
+  for (const auto& item : module.named_modules())
+    if (auto* bn = item.value()->as<BatchNorm2dImpl>(); bn && loaded.count(item.key() + ".running_mean")) bn->eval();
+}
+
 // What a run that stops now keeps, for its error message.
 std::string kept_checkpoint(int64_t checkpointed) {
   return checkpointed > 0
@@ -153,6 +163,9 @@ class TrainingRun {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<TrainingMethod> method_;
   std::vector<torch::Tensor> buffers_;
+  // The tensors model.init filled (model.norm_eval keeps only their BatchNorm statistics);
+  // unset without model.init: every layer keeps its statistics.
+  std::optional<std::unordered_set<std::string>> initialised_;
   std::shared_ptr<SegDataset> val_;
   int64_t start_ = 0, total_ = 0, stop_ = 0, checkpointed_ = 0;
   double budget_s_ = 0, spent_before_ = 0, loop_start_s_ = 0, eval_seconds_ = 0;
@@ -216,7 +229,11 @@ void TrainingRun::set_up_device_and_group() {
 
 void TrainingRun::set_training_mode() {
   model_->train();
-  if (cfg_.model.norm_eval) keep_batch_norm_statistics(*model_);
+  if (!cfg_.model.norm_eval) return;
+  if (initialised_)
+    keep_imported_batch_norm_statistics(*model_, *initialised_);
+  else
+    keep_batch_norm_statistics(*model_);
 }
 
 void TrainingRun::set_up_model_and_method() {
@@ -224,6 +241,7 @@ void TrainingRun::set_up_model_and_method() {
   if (!cfg_.model.init.empty()) {
     auto report = import_state_dict(*model_, cfg_.model.init);
     spdlog::info("model.init {}: {}", cfg_.model.init, report.summary());
+    initialised_.emplace(report.loaded.begin(), report.loaded.end());
   }
   model_->to(device_);
   if (cfg_.train.channels_last) use_channels_last(*model_);

@@ -141,6 +141,40 @@ TEST(Trainer, NormEvalKeepsTheBatchNormStatistics) {
   EXPECT_GT(summarise(dir / "moved").first, 0.0);
 }
 
+// model.norm_eval with a model.init that filled the backbone only: the backbone's BatchNorm
+// layers keep the statistics the file brought; the head's, which started fresh, follow
+// the training batches.
+TEST(Trainer, NormEvalKeepsOnlyTheStatisticsTheInitFileBrought) {
+  TempDir dir;
+  write_tiny_gta(dir / "gta");
+  auto pretrained = make_model("lraspp_mobilenet_v3_small", 19);
+  auto backbone_only = std::make_shared<torch::nn::Module>();
+  backbone_only->register_module("backbone", pretrained->named_children()["backbone"]);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& item : backbone_only->named_buffers())
+      if (item.key().find("running_mean") != std::string::npos) item.value().fill_(0.25);
+  }
+  save_state_dict(*backbone_only, (dir / "backbone.pt").string());
+  auto cfg = tiny_config(dir / "gta", dir / "run", 3);
+  cfg.model.init = (dir / "backbone.pt").string();
+  cfg.model.norm_eval = true;
+  train(cfg);
+  int backbone_layers = 0, head_layers = 0;
+  for (const auto& [name, value] : weights_of(dir / "run")) {
+    if (name.find("running_mean") == std::string::npos) continue;
+    if (name.rfind("backbone.", 0) == 0) {
+      ++backbone_layers;
+      EXPECT_TRUE(torch::all(value == 0.25).item<bool>()) << name;
+    } else {
+      ++head_layers;
+      EXPECT_GT(value.abs().sum().item<double>(), 0.0) << name;  // moved from its fresh 0
+    }
+  }
+  EXPECT_GT(backbone_layers, 10);
+  EXPECT_EQ(head_layers, 1);  // classifier.cbr's
+}
+
 // --resume-from: a run continues from another folder's checkpoint and ends with the
 // weights the uninterrupted run has; its own folder keeps its log and files.
 TEST(Trainer, ResumeFromAnotherCheckpointBranchesARun) {
