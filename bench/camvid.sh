@@ -173,10 +173,10 @@ queue() {
   for b in $BOXES; do for s in 1 2; do for m in corte plain_distill; do echo "${b}_${m}_20min_s$s|$b|$m|20|$s|"; done; done; done
   # The 5-minute rows of both boxes' tables with the current recipe.
   for m in corte plain_distill; do echo "espnetv2_${m}_5min_s0|espnetv2|$m|5|0|"; done
-  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
   # Does the PASCAL start pay at a short budget (issue 17, item 6)? ESPNetv2 at 5 minutes.
-  # And with the encoder's BatchNorm statistics kept from PASCAL (model.norm_eval).
+  # And with the BatchNorm statistics the PASCAL file brought kept (model.norm_eval).
   for v in espnetv2pascalavg espnetv2scratch espnetv2pascalnormeval; do echo "espnet_corte_${v}_5min_s0|espnet|corte|5|0|$v"; done
+  for b in $BOXES; do for m in soft_distill threshold_distill; do echo "${b}_${m}_5min_s0|$b|$m|5|0|"; done; done
   # Thin classes (issue 16, item 2): target images drawn by the box's rare classes, at DAFormer's
   # temperature 0.01 and a softer 0.1.
   echo "espnet_corte_rcs_20min_s0|espnet|corte|20|0|rcs"
