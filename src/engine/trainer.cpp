@@ -92,14 +92,6 @@ std::string dry_run(const RunConfig& cfg) {
 
 namespace {
 
-// model.norm_eval after a model.init: the BatchNorm layers whose running statistics the file
-// filled keep them; a layer that started fresh (shaped by another class count, say) has none
-// worth keeping and goes on estimating its own.
-void keep_imported_batch_norm_statistics(torch::nn::Module& module, const std::unordered_set<std::string>& loaded) {
-  for (const auto& item : module.named_modules())
-    if (auto* bn = item.value()->as<BatchNorm2dImpl>(); bn && loaded.count(item.key() + ".running_mean")) bn->eval();
-}
-
 // What a run that stops now keeps, for its error message.
 std::string kept_checkpoint(int64_t checkpointed) {
   return checkpointed > 0
@@ -230,8 +222,9 @@ void TrainingRun::set_up_device_and_group() {
 void TrainingRun::set_training_mode() {
   model_->train();
   if (!cfg_.model.norm_eval) return;
+  // After a model.init only the layers the file filled keep their statistics.
   if (initialised_)
-    keep_imported_batch_norm_statistics(*model_, *initialised_);
+    keep_batch_norm_statistics(*model_, *initialised_);
   else
     keep_batch_norm_statistics(*model_);
 }

@@ -67,6 +67,11 @@ void keep_batch_norm_statistics(torch::nn::Module& module) {
     if (auto* bn = m->as<BatchNorm2dImpl>()) bn->eval();
 }
 
+void keep_batch_norm_statistics(torch::nn::Module& module, const std::unordered_set<std::string>& loaded) {
+  for (const auto& item : module.named_modules())
+    if (auto* bn = item.value()->as<BatchNorm2dImpl>(); bn && loaded.count(item.key() + ".running_mean")) bn->eval();
+}
+
 EvalModeScope::EvalModeScope(torch::nn::Module& module) {
   // modules() lists the module itself first and parents before children, so restoring in
   // this order lets each child's own mode override its parent's recursive train().

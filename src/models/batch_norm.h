@@ -10,6 +10,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -48,6 +50,11 @@ TORCH_MODULE(BatchNorm2d);
 // normalise by, and keep, their running statistics while their scale and shift still
 // train (model.norm_eval). Called after module.train().
 void keep_batch_norm_statistics(torch::nn::Module& module);
+// The same for the layers whose running statistics a checkpoint filled (`loaded`: the
+// state_dict names it brought, e.g. from models/weight_import.h): a layer that started
+// fresh (shaped by another class count, say) has none worth keeping and goes on
+// estimating its own.
+void keep_batch_norm_statistics(torch::nn::Module& module, const std::unordered_set<std::string>& loaded);
 
 // `module` in eval mode for the scope's length, then every submodule back in the mode
 // it had: with model.norm_eval BatchNorm stays in eval while the rest trains, which a

@@ -39,5 +39,27 @@ TEST(BatchNormModes, EvalModeScopeRestoresMixedModes) {
   EXPECT_GT(training_counts(*model).first, 0);
 }
 
+// After a model.init only the layers whose statistics the file brought stop estimating:
+// a name set that holds one layer's running_mean puts that layer, and no other, in eval.
+TEST(BatchNormModes, KeepsOnlyTheStatisticsOfTheLoadedLayers) {
+  auto model = make_model("lraspp_mobilenet_v3_small", 3);
+  model->train();
+  std::string kept;
+  for (const auto& item : model->named_modules())
+    if (item.value()->as<BatchNorm2dImpl>()) {
+      kept = item.key();
+      break;
+    }
+  ASSERT_FALSE(kept.empty());
+  const int batch_norm_layers = training_counts(*model).first;
+  keep_batch_norm_statistics(*model, {kept + ".running_mean", kept + ".weight"});
+  EXPECT_FALSE(model->named_modules()[kept]->is_training());
+  EXPECT_EQ(training_counts(*model).first, batch_norm_layers - 1);
+  // A file that brought only scales and shifts keeps no statistics.
+  model->train();
+  keep_batch_norm_statistics(*model, {kept + ".weight", kept + ".bias"});
+  EXPECT_EQ(training_counts(*model).first, batch_norm_layers);
+}
+
 }  // namespace
 }  // namespace segtransfer
