@@ -325,6 +325,23 @@ tables() {
     done
     draw_table "espnet, the students' networks (CoRTe), $budget minutes" "table_espnet_networks_${budget}min.md" 1 "${rows[@]}"
   done
+  # Their curve: each network and start at every budget it has run at.
+  lines=()
+  for v in "" espnetv2scratch espnetv2pascalavg; do
+    case $v in
+      "") label="LR-ASPP MobileNetV3-Large, scratch" ;;
+      espnetv2scratch) label="ESPNetv2-s2, scratch" ;;
+      espnetv2pascalavg) label="ESPNetv2-s2, PASCAL VOC start" ;;
+    esac
+    points=()
+    for budget in 5 20 60; do
+      p=$(seeds_of "espnet_corte${v:+_$v}_${budget}min" +)
+      [ -n "$p" ] && points+=("$p")
+    done
+    [ ${#points[@]} -gt 1 ] && lines+=("$label=$(IFS=,; echo "${points[*]}")")
+  done
+  [ ${#lines[@]} -gt 0 ] && $ST curve "${lines[@]}" --title "CamVid val mIoU, CoRTe from the weak box, per student network" \
+    -o "$OUT/curve_espnet_networks.png"
   # Source-free: the source model as it is, then each adaptation, per budget.
   for budget in 20 60; do
     rows=("source model=$RESULTS/source_espnet_city/metrics.json")
