@@ -316,10 +316,10 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   draw_table "espnet, query budget, 20 minutes" table_espnet_budget.md 2 "${rows[@]}"
-  # Students' networks (issue 17): CoRTe, weak box, from scratch and PASCAL-started, per budget.
-  for budget in 5 20; do
-    rows=("black box=$(where box_espnet)/metrics.json")
-    finished "espnet_corte_${budget}min_s0" && rows+=("lraspp_mobilenet_v3_large, scratch=$(where "espnet_corte_${budget}min_s0")")
+  # Students' networks (issue 17): CoRTe, from scratch and PASCAL-started, per box and budget.
+  for box in $BOXES; do for budget in 5 20; do
+    rows=("black box=$(where "box_$box")/metrics.json")
+    finished "${box}_corte_${budget}min_s0" && rows+=("lraspp_mobilenet_v3_large, scratch=$(where "${box}_corte_${budget}min_s0")")
     for v in espnetv2scratch espnetv2pascal espnetv2pascalavg espnetv2pascalnormeval espnetv2pascalnormevalfast; do
       case $v in
         espnetv2scratch) label="espnetv2_s2, scratch" ;;
@@ -328,10 +328,10 @@ tables() {
         espnetv2pascalnormeval) label="espnetv2_s2, PASCAL VOC start, EMA statistics averaged, norm_eval" ;;
         espnetv2pascalnormevalfast) label="espnetv2_s2, PASCAL VOC start, averaged, norm_eval, from-scratch learning rates" ;;
       esac
-      finished "espnet_corte_${v}_${budget}min_s0" && rows+=("$label=$(where "espnet_corte_${v}_${budget}min_s0")")
+      finished "${box}_corte_${v}_${budget}min_s0" && rows+=("$label=$(where "${box}_corte_${v}_${budget}min_s0")")
     done
-    draw_table "espnet, the students' networks (CoRTe), $budget minutes" "table_espnet_networks_${budget}min.md" 1 "${rows[@]}"
-  done
+    draw_table "$box, the students' networks (CoRTe), $budget minutes" "table_${box}_networks_${budget}min.md" 1 "${rows[@]}"
+  done; done
   # Their curve: each network and start at every budget it has run at.
   lines=()
   for v in "" espnetv2scratch espnetv2pascalavg espnetv2pascalnormevalfast; do
