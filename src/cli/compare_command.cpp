@@ -1,4 +1,7 @@
+#include <cmath>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 
 #include "cli/commands.h"
 #include "core/atomic_file.h"
@@ -69,43 +72,63 @@ namespace segtransfer::cli {
 void add_curve_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> rows;
-    std::string output, title = "target val mIoU against training time";
+    std::string output, title = "target val mIoU against training time", x_label = "training minutes";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("curve", "plot mIoU against training minutes over finished runs (a PNG)");
   cmd->add_option("rows", args->rows,
-                  "LABEL=POINT[,POINT...]: a line and its points; a POINT is RUN[+RUN...], "
-                  "runs (seeds) averaged into one point with a spread bar")
+                  "LABEL=POINT[,POINT...]: a line and its points; a POINT is RUN[+RUN...][@X], "
+                  "runs (seeds) averaged into one point with a spread bar, at X when given "
+                  "(every point then needs one), else at the runs' training minutes")
       ->required();
   cmd->add_option("-o,--output", args->output, "the PNG to write")->required();
   cmd->add_option("--title", args->title, "the plot's title");
+  cmd->add_option("--x-label", args->x_label, "the x axis' name (with @X points: what X counts)");
   cmd->footer(
-      "Example (three budgets, two seeds each):\n"
-      "  segtransfer curve \"CoRTe=r/c5_s0+r/c5_s1,r/c20_s0+r/c20_s1,r/c60_s0+r/c60_s1\" -o curve.png");
+      "Examples (three budgets, two seeds each; mIoU against the requests a student's store cost):\n"
+      "  segtransfer curve \"CoRTe=r/c5_s0+r/c5_s1,r/c20_s0+r/c20_s1,r/c60_s0+r/c60_s1\" -o curve.png\n"
+      "  segtransfer curve \"k-centre=r/k25@92,r/k50@184,r/all@367\" --x-label requests -o budget.png");
   cmd->callback([args] {
     std::vector<PlotSeries> series;
     std::string miou_name;
+    std::optional<bool> explicit_x;  // every point has its @X, or none has: one axis, one meaning
     for (const std::string& text : args->rows) {
-      auto [label, points] = split_row(text, ',', "LABEL=RUN[+RUN...][,RUN[+RUN...]...]");
+      auto [label, points] = split_row(text, ',', "LABEL=RUN[+RUN...][@X][,RUN[+RUN...][@X]...]");
       PlotSeries line{label, {}, {}, {}};
-      for (const std::string& point : points) {
-        const auto runs = read_runs(split_row("p=" + point, '+', "RUN[+RUN...]").second);
+      for (std::string point : points) {
+        std::optional<double> at;
+        if (const size_t sign = point.rfind('@'); sign != std::string::npos) {
+          const std::string x_text = point.substr(sign + 1);
+          size_t used = 0;
+          try {
+            at = std::stod(x_text, &used);
+          } catch (const std::logic_error&) {
+          }
+          if (!at || used != x_text.size() || !std::isfinite(*at))
+            throw Error("curve point '" + point + "': '@" + x_text + "' is not a number");
+          point.resize(sign);
+        }
+        if (explicit_x && *explicit_x != at.has_value())
+          throw Error("curve point '" + point + "': give every point an @X or none");
+        explicit_x = at.has_value();
+        const auto runs = read_runs(split_row("p=" + point, '+', "RUN[+RUN...][@X]").second);
         std::vector<double> minutes, mious;
         for (const auto& r : runs) {
-          if (r.train_seconds <= 0) throw Error(r.dir + " logged no training time (metrics.jsonl)");
+          if (!at && r.train_seconds <= 0)
+            throw Error(r.dir + " logged no training time (metrics.jsonl): give its point an @X");
           minutes.push_back(r.train_seconds / 60);
           mious.push_back(100 * r.eval.miou);
           miou_name = fmt::format("mIoU{} (%)", r.eval.classes.size());
         }
         const auto [x, x_spread] = mean_and_spread(minutes);
         const auto [y, y_spread] = mean_and_spread(mious);
-        line.x.push_back(x);
+        line.x.push_back(at.value_or(x));
         line.y.push_back(y);
         line.y_spread.push_back(y_spread);
       }
       series.push_back(std::move(line));
     }
-    const cv::Mat plot = draw_line_plot(series, {args->title, "training minutes", miou_name});
+    const cv::Mat plot = draw_line_plot(series, {args->title, args->x_label, miou_name});
     write_png_atomically(args->output, plot);
     spdlog::info("wrote {}", args->output);
   });

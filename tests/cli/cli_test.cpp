@@ -154,6 +154,35 @@ TEST(Cli, CompareNamesABadRowAndAMissingRun) {
   EXPECT_NE(r.output.find("/nonexistent/run_s0 has no metrics.json"), std::string::npos) << r.output;
 }
 
+// mIoU against something other than minutes (the requests a store cost): points at their @X.
+TEST(Cli, CurvePlacesPointsAtTheirX) {
+  TempDir dir;
+  for (const auto& [name, miou] : {std::pair{"quarter", 0.3}, std::pair{"all", 0.4}}) {
+    const nlohmann::json metrics = {{"protocol", "all"},
+                                    {"classes", {0, 1}},
+                                    {"iou", {{"Sky", miou}, {"Road", miou}}},
+                                    {"miou", miou},
+                                    {"pixel_accuracy", 0.8},
+                                    {"images", 3}};
+    segtransfer::write_text_atomically((dir / (std::string(name) + ".json")).string(), metrics.dump());
+  }
+  const std::string quarter = (dir / "quarter.json").string(), all = (dir / "all.json").string();
+  const std::string png = (dir / "budget.png").string();
+  CliResult r = run_cli("curve \"k-centre=" + quarter + "@92," + all + "@367\" --x-label requests -o " + png);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(cv::imread(png).empty());
+
+  r = run_cli("curve \"k-centre=" + quarter + "@92," + all + "\" -o " + png);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("give every point an @X or none"), std::string::npos) << r.output;
+  r = run_cli("curve \"k-centre=" + quarter + "@many\" -o " + png);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("'@many' is not a number"), std::string::npos) << r.output;
+  r = run_cli("curve \"k-centre=" + quarter + "\" -o " + png);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("logged no training time"), std::string::npos) << r.output;
+}
+
 // How good is the black box, and what do its thresholds keep: `eval --teacher` and `audit`
 // over a label-only box (a folder of PNG answers) on a labelled CamVid split.
 TEST(Cli, ScoresTheBlackBoxAndAuditsItsPseudoLabels) {
