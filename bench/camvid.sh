@@ -316,6 +316,22 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   draw_table "espnet, query budget, 20 minutes" table_espnet_budget.md 2 "${rows[@]}"
+  # The same against the requests each student's store cost: a chosen or random share of the
+  # images, and every image asked once or twice (mirrored).
+  if finished espnet_corte_20min_s0; then
+    all="$(where espnet_corte_20min_s0)@367"
+    lines=()
+    for m in kcenter random; do
+      points=()
+      for share in 25:92 50:184; do
+        finished "espnet_corte_$m${share%:*}_20min_s0" && points+=("$(where "espnet_corte_$m${share%:*}_20min_s0")@${share#*:}")
+      done
+      [ ${#points[@]} -gt 0 ] && lines+=("$m share of the images, one view=$(IFS=,; echo "${points[*]}"),$all")
+    done
+    finished espnet_corte_hflip_20min_s0 && lines+=("every image, one view then two=$all,$(where espnet_corte_hflip_20min_s0)@734")
+    [ ${#lines[@]} -gt 0 ] && $ST curve "${lines[@]}" --x-label "requests to the black box" \
+      --title "CamVid val mIoU, CoRTe from the weak box for 20 minutes, per request" -o "$OUT/curve_espnet_requests.png"
+  fi
   # Students' networks (issue 17): CoRTe, from scratch and PASCAL-started, per box and budget.
   for box in $BOXES; do for budget in 5 20; do
     rows=("black box=$(where "box_$box")/metrics.json")
