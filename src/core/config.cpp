@@ -166,7 +166,7 @@ stvm:                      # Akkaya & Halici: source-free mean teacher weighted 
   delta: 0.1               # Proxy-Anchor margin
   metric_weight: 1.0       # weight of the Proxy-Anchor loss (it trains the metric head and proxies only, at the head's lr)
   sharpen: 1.0             # reliability^sharpen
-  weighting: reliability   # reliability | threshold (the ablation: DACS's confident share at self_training.pseudo_threshold)
+  weighting: reliability   # reliability | threshold (the ablation: DACS's confident share at self_training.pseudo_threshold) | class_relative (p1 - p2 >= the batch mean of its class)
   metric_mix: true         # ClassMix picks classes by mean reliability, pastes pixels above its median
   freeze_backbone: false   # the student's encoder keeps the source model's weights; the decoder adapts (cheaper step)
   balance_reliability: false  # each class's reliabilities rescaled to the batch's mean: the metric head's class prior removed

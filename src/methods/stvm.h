@@ -11,13 +11,17 @@
 
 namespace segtransfer {
 
+// What weighs each pseudo-label's cross-entropy: the metric head's reliability (STvM),
+// DACS's confident share (the thresholded mean teacher), or class_relative_pseudo_labels.
+enum class StvmWeighting { kReliability, kThreshold, kClassRelative };
+
 struct StvmOptions {
   std::string source_weights;
   int64_t embedding_dim = 64, max_anchor_pixels = 4096;
   double alpha = 32, delta = 0.1, sharpen = 1, metric_weight = 1;
   bool metric_mix = true;
   bool freeze_backbone = false;      // the student adapts its decoder only (docs/benchmarks.md, source-free)
-  bool reliability_weights = true;   // false: a thresholded mean teacher (DACS's confident share)
+  StvmWeighting weighting = StvmWeighting::kReliability;
   bool balance_reliability = false;  // class_balanced_reliability: the metric head's class prior removed
   static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section
 };

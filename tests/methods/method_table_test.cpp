@@ -111,7 +111,7 @@ TEST(MethodTable, OptionStructDefaultsAgreeWithTheSchema) {
     SAME(metric_mix);
     SAME(freeze_backbone);
     SAME(balance_reliability);
-    SAME(reliability_weights);
+    SAME(weighting);
   }
   {
     const CldaOptions plain, schema = CldaOptions::from_config(load_config(""));

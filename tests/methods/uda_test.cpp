@@ -108,6 +108,25 @@ TEST(SelfTraining, IgnoredRowsAndConfidentShare) {
   EXPECT_TRUE(torch::equal(ignore_rows(torch::ones({1, 3, 2}), 1, 2), torch::ones({1, 3, 2})));
 }
 
+// Each class keeps the pixels at or above its own mean p1 - p2 in the batch: a rare,
+// unsure class keeps its best pixel where DACS's one threshold (0.968) keeps nothing.
+TEST(SelfTraining, ClassRelativePseudoLabelsKeepEachClassItsMoreConfidentPart) {
+  // Five pixels of one image, three classes; the logits are the log-probabilities.
+  const auto p = torch::tensor({0.90f, 0.50f, 0.2f, 0.1f, 0.3f,    // class 0
+                                0.05f, 0.40f, 0.5f, 0.6f, 0.3f,    // class 1
+                                0.05f, 0.10f, 0.3f, 0.3f, 0.4f})  // class 2
+                     .view({1, 3, 1, 5});
+  SelfTrainingOptions o;
+  o.ignore_top = o.ignore_bottom = 0;
+  const PseudoLabels pseudo = class_relative_pseudo_labels(p.log(), o);
+  EXPECT_TRUE(torch::equal(pseudo.labels, torch::tensor({0, 0, 1, 1, 2}, torch::kLong).view({1, 1, 5})));
+  // p1 - p2: 0.85, 0.1 (class 0, mean 0.475); 0.2, 0.3 (class 1, mean 0.25); 0.1 (class 2 alone).
+  EXPECT_TRUE(torch::allclose(pseudo.confidence, torch::tensor({0.85f, 0.1f, 0.2f, 0.3f, 0.1f}).view({1, 1, 5}),
+                              1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(pseudo.weight, torch::tensor({1.f, 0.f, 0.f, 1.f, 1.f}).view({1, 1, 5})));
+  EXPECT_EQ(confident_pseudo_labels(p.log(), o).weight.sum().item<float>(), 0.f);
+}
+
 TEST(SelfTraining, MixedLabelsFollowTheMask) {
   SelfTrainingOptions o;
   o.strong_augment = false;
@@ -172,6 +191,15 @@ TEST(Uda, StvmStartsFromTheSourceModelResumesExactlyAndLearnsItsMetric) {
   train(uda_config(dir.path(), "stvm", "stvm_threshold", 2,
                    "stvm: {source_weights: " + source + ", weighting: threshold, metric_mix: false}"));
   EXPECT_EQ(logged(dir / "stvm_threshold", "pixel_weight").size(), 2u);
+  // ... and with per-class relative thresholds: about half of each class's pixels weigh 1.
+  train(uda_config(dir.path(), "stvm", "stvm_class_relative", 2,
+                   "stvm: {source_weights: " + source + ", weighting: class_relative, metric_mix: false}"));
+  const auto class_relative = logged(dir / "stvm_class_relative", "pixel_weight");
+  EXPECT_EQ(class_relative.size(), 2u);
+  for (double w : class_relative) {
+    EXPECT_GT(w, 0.0);
+    EXPECT_LT(w, 1.0);
+  }
   EXPECT_TRUE(contains(error_of([&] {
                          train(uda_config(dir.path(), "stvm", "stvm_bad", 2,
                                           "stvm: {source_weights: " + source + ", weighting: sometimes}"));

@@ -41,6 +41,21 @@ PseudoLabels confident_pseudo_labels(const torch::Tensor& teacher_logits, const 
   return {labels, confidence, weight};
 }
 
+PseudoLabels class_relative_pseudo_labels(const torch::Tensor& teacher_logits, const SelfTrainingOptions& o) {
+  torch::NoGradGuard no_grad;
+  const auto top2 = torch::softmax(teacher_logits.detach(), 1).topk(2, 1);
+  const auto probabilities = std::get<0>(top2);
+  const auto labels = std::get<1>(top2).select(1, 0);
+  const auto confidence = probabilities.select(1, 0) - probabilities.select(1, 1);
+  const int64_t classes = teacher_logits.size(1);
+  const auto flat_labels = labels.flatten(), flat_confidence = confidence.flatten();
+  const auto sums = torch::zeros({classes}, flat_confidence.options()).index_add_(0, flat_labels, flat_confidence);
+  const auto counts = torch::bincount(flat_labels, /*weights=*/{}, classes).to(sums.dtype());
+  const auto class_mean = sums / counts.clamp_min(1);
+  const auto kept = (confidence >= class_mean.index({labels})).to(torch::kFloat32);
+  return {labels, confidence, ignore_rows(kept, o.ignore_top, o.ignore_bottom)};
+}
+
 MixedBatch class_mix_source_onto_target(const torch::Tensor& source_images, const torch::Tensor& source_labels,
                                         const torch::Tensor& target_images, const PseudoLabels& pseudo,
                                         const SelfTrainingOptions& o, std::mt19937_64& rng) {

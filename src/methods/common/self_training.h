@@ -36,6 +36,13 @@ struct PseudoLabels {
 };
 PseudoLabels confident_pseudo_labels(const torch::Tensor& teacher_logits, const SelfTrainingOptions& options);
 
+// CoRTe's rule for a teacher that answers online (CBST's class balance): a pixel's
+// weight is 1 where its relative confidence p1 − p2 is at least the mean p1 − p2 of the
+// pixels with its argmax in the batch, else 0 — every class the teacher answers keeps
+// its more confident part, where one threshold on p1 keeps almost none of the thin
+// classes. `confidence` is p1 − p2; the ignored rows weigh 0.
+PseudoLabels class_relative_pseudo_labels(const torch::Tensor& teacher_logits, const SelfTrainingOptions& options);
+
 // Zeroes the first `top` and last `bottom` rows of (B, H, W) weights (when the
 // crop is tall enough to keep something between them).
 torch::Tensor ignore_rows(const torch::Tensor& weight, int top, int bottom);
