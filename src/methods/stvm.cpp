@@ -27,9 +27,12 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
   o.freeze_backbone = config_value<bool>(t, "stvm.freeze_backbone");
   o.balance_reliability = config_value<bool>(t, "stvm.balance_reliability");
   const auto weighting = config_value<std::string>(t, "stvm.weighting");
-  if (weighting == "reliability") o.weighting = StvmWeighting::kReliability;
-  else if (weighting == "threshold") o.weighting = StvmWeighting::kThreshold;
-  else if (weighting == "class_relative") o.weighting = StvmWeighting::kClassRelative;
+  if (weighting == "reliability")
+    o.weighting = StvmWeighting::kReliability;
+  else if (weighting == "threshold")
+    o.weighting = StvmWeighting::kThreshold;
+  else if (weighting == "class_relative")
+    o.weighting = StvmWeighting::kClassRelative;
   else
     throw Error("config key 'stvm.weighting' must be reliability, threshold or class_relative, not '" + weighting +
                 "'");
@@ -153,10 +156,10 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
                   self_training_.ignore_top, self_training_.ignore_bottom);
   // The ablations: the same mean teacher with DACS's weights or per-class relative
   // thresholds instead (the metric head still trains, so the step's cost stays comparable).
-  const torch::Tensor weight =
-      options_.weighting == StvmWeighting::kReliability ? reliability
-      : options_.weighting == StvmWeighting::kThreshold ? confident_pseudo_labels(teacher.logits, self_training_).weight
-                                                        : class_relative_pseudo_labels(teacher.logits, self_training_).weight;
+  const torch::Tensor weight = options_.weighting == StvmWeighting::kReliability ? reliability
+                               : options_.weighting == StvmWeighting::kThreshold
+                                   ? confident_pseudo_labels(teacher.logits, self_training_).weight
+                                   : class_relative_pseudo_labels(teacher.logits, self_training_).weight;
 
   // 4. Each image mixed with the next one in the batch, strong view, weighted CE.
   torch::Tensor masks;

@@ -20,7 +20,7 @@ struct StvmOptions {
   int64_t embedding_dim = 64, max_anchor_pixels = 4096;
   double alpha = 32, delta = 0.1, sharpen = 1, metric_weight = 1;
   bool metric_mix = true;
-  bool freeze_backbone = false;      // the student adapts its decoder only (docs/benchmarks.md, source-free)
+  bool freeze_backbone = false;  // the student adapts its decoder only (docs/benchmarks.md, source-free)
   StvmWeighting weighting = StvmWeighting::kReliability;
   bool balance_reliability = false;  // class_balanced_reliability: the metric head's class prior removed
   static StvmOptions from_config(const RunConfig& config);  // the `stvm:` section

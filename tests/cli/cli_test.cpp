@@ -158,12 +158,9 @@ TEST(Cli, CompareNamesABadRowAndAMissingRun) {
 TEST(Cli, CurvePlacesPointsAtTheirX) {
   TempDir dir;
   for (const auto& [name, miou] : {std::pair{"quarter", 0.3}, std::pair{"all", 0.4}}) {
-    const nlohmann::json metrics = {{"protocol", "all"},
-                                    {"classes", {0, 1}},
-                                    {"iou", {{"Sky", miou}, {"Road", miou}}},
-                                    {"miou", miou},
-                                    {"pixel_accuracy", 0.8},
-                                    {"images", 3}};
+    const nlohmann::json metrics = {
+        {"protocol", "all"}, {"classes", {0, 1}},     {"iou", {{"Sky", miou}, {"Road", miou}}},
+        {"miou", miou},      {"pixel_accuracy", 0.8}, {"images", 3}};
     segtransfer::write_text_atomically((dir / (std::string(name) + ".json")).string(), metrics.dump());
   }
   const std::string quarter = (dir / "quarter.json").string(), all = (dir / "all.json").string();

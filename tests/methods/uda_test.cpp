@@ -112,8 +112,8 @@ TEST(SelfTraining, IgnoredRowsAndConfidentShare) {
 // unsure class keeps its best pixel where DACS's one threshold (0.968) keeps nothing.
 TEST(SelfTraining, ClassRelativePseudoLabelsKeepEachClassItsMoreConfidentPart) {
   // Five pixels of one image, three classes; the logits are the log-probabilities.
-  const auto p = torch::tensor({0.90f, 0.50f, 0.2f, 0.1f, 0.3f,    // class 0
-                                0.05f, 0.40f, 0.5f, 0.6f, 0.3f,    // class 1
+  const auto p = torch::tensor({0.90f, 0.50f, 0.2f, 0.1f, 0.3f,   // class 0
+                                0.05f, 0.40f, 0.5f, 0.6f, 0.3f,   // class 1
                                 0.05f, 0.10f, 0.3f, 0.3f, 0.4f})  // class 2
                      .view({1, 3, 1, 5});
   SelfTrainingOptions o;
@@ -121,8 +121,8 @@ TEST(SelfTraining, ClassRelativePseudoLabelsKeepEachClassItsMoreConfidentPart) {
   const PseudoLabels pseudo = class_relative_pseudo_labels(p.log(), o);
   EXPECT_TRUE(torch::equal(pseudo.labels, torch::tensor({0, 0, 1, 1, 2}, torch::kLong).view({1, 1, 5})));
   // p1 - p2: 0.85, 0.1 (class 0, mean 0.475); 0.2, 0.3 (class 1, mean 0.25); 0.1 (class 2 alone).
-  EXPECT_TRUE(torch::allclose(pseudo.confidence, torch::tensor({0.85f, 0.1f, 0.2f, 0.3f, 0.1f}).view({1, 1, 5}),
-                              1e-5, 1e-5));
+  EXPECT_TRUE(
+      torch::allclose(pseudo.confidence, torch::tensor({0.85f, 0.1f, 0.2f, 0.3f, 0.1f}).view({1, 1, 5}), 1e-5, 1e-5));
   EXPECT_TRUE(torch::equal(pseudo.weight, torch::tensor({1.f, 0.f, 0.f, 1.f, 1.f}).view({1, 1, 5})));
   EXPECT_EQ(confident_pseudo_labels(p.log(), o).weight.sum().item<float>(), 0.f);
 }
