@@ -292,6 +292,11 @@ tables() {
     finished "espnet_corte_${v}_20min_s0" && rows+=("corte $v=$(where "espnet_corte_${v}_20min_s0")")
   done
   finished espnet_plain_distill_20min_s0 && rows+=("plain_distill=$(where espnet_plain_distill_20min_s0)")
+  # The 3-seed rows beside seed 0: the seeds' spread is the yardstick for one part's effect.
+  for method in corte plain_distill; do
+    runs=$(seeds_of "espnet_${method}_20min")
+    [ -n "$runs" ] && rows+=("$method, 3 seeds=$runs")
+  done
   draw_table "espnet, CoRTe's parts, 20 minutes" table_espnet_ablation.md 3 "${rows[@]}"
   # Rare-class sampling of the target images by the stored answers (20 minutes).
   rows=("black box=$(where box_espnet)/metrics.json")
