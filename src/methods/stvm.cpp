@@ -26,16 +26,11 @@ StvmOptions StvmOptions::from_config(const RunConfig& config) {
   o.metric_mix = config_value<bool>(t, "stvm.metric_mix");
   o.freeze_backbone = config_value<bool>(t, "stvm.freeze_backbone");
   o.balance_reliability = config_value<bool>(t, "stvm.balance_reliability");
-  const auto weighting = config_value<std::string>(t, "stvm.weighting");
-  if (weighting == "reliability")
-    o.weighting = StvmWeighting::kReliability;
-  else if (weighting == "threshold")
-    o.weighting = StvmWeighting::kThreshold;
-  else if (weighting == "class_relative")
-    o.weighting = StvmWeighting::kClassRelative;
-  else
-    throw Error("config key 'stvm.weighting' must be reliability, threshold or class_relative, not '" + weighting +
-                "'");
+  o.weighting = config_choice(
+      t, "stvm.weighting",
+      std::array<std::pair<std::string_view, StvmWeighting>, 3>{{{"reliability", StvmWeighting::kReliability},
+                                                                 {"threshold", StvmWeighting::kThreshold},
+                                                                 {"class_relative", StvmWeighting::kClassRelative}}});
   if (o.source_weights.empty())
     throw Error(
         "config key 'stvm.source_weights' is empty: STvM starts from the white-box source model "
