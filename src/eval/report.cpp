@@ -257,7 +257,10 @@ std::string pseudo_label_section(const fs::path& run) {
 }
 
 std::string qualitative_section(const fs::path& run) {
-  const cv::Mat grid = cv::imread((run / "qualitative.png").string(), cv::IMREAD_COLOR);
+  // Checked first: OpenCV warns on stderr about a file it cannot open, and a run without a
+  // validation set has none to open.
+  const fs::path file = run / "qualitative.png";
+  const cv::Mat grid = fs::exists(file) ? cv::imread(file.string(), cv::IMREAD_COLOR) : cv::Mat();
   if (grid.empty())
     return section("Predictions", missing("No qualitative.png (written at the end of a run with a validation set)."));
   return section("Predictions", "<p>First validation images: image | prediction | ground truth</p>" +
