@@ -134,23 +134,28 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
     teacher = teacher_.model().forward_upsampled(images);
     labels = teacher.logits.argmax(1);
   }
-  // 2. The metric head learns the teacher's classes on its (frozen) features.
-  const auto embeddings = metric_->forward(teacher.features);  // (B, D, h, w)
-  const auto grid_labels = labels_at(labels, embeddings.sizes().slice(2));
-  const auto flat = embeddings.permute({0, 2, 3, 1}).reshape({-1, embeddings.size(1)});
-  auto anchors = torch::randperm(flat.size(0), torch::TensorOptions().dtype(torch::kLong).device(flat.device()));
-  anchors = anchors.narrow(0, 0, std::min<int64_t>(options_.max_anchor_pixels, flat.size(0)));
-  const auto metric_loss =
-      checked_loss(proxy_anchor_loss(flat.index_select(0, anchors), grid_labels.flatten().index_select(0, anchors),
-                                     metric_->normalised_proxies(), options_.alpha, options_.delta),
-                   step.iteration, "Proxy-Anchor loss");
-
-  // 3. Reliability of each pseudo-label: its class's share of the proxy softmax.
-  const torch::Tensor reliability =
-      ignore_rows(stvm_reliability(embeddings, labels, metric_->normalised_proxies(), options_),
-                  self_training_.ignore_top, self_training_.ignore_bottom);
-  // The ablations: the same mean teacher with DACS's weights or per-class relative
-  // thresholds instead (the metric head still trains, so the step's cost stays comparable).
+  // 2-3. The metric head and its reliabilities, where STvM's weights or its mix read them.
+  // The mean teacher (threshold or class_relative weights, plain ClassMix) skips them: its
+  // step costs what a user's mean teacher costs, so equal budgets give it its own steps.
+  const bool uses_metric =
+      options_.weighting == StvmWeighting::kReliability || (self_training_.mix && options_.metric_mix);
+  torch::Tensor metric_loss, reliability;
+  if (uses_metric) {
+    // 2. The metric head learns the teacher's classes on its (frozen) features.
+    const auto embeddings = metric_->forward(teacher.features);  // (B, D, h, w)
+    const auto grid_labels = labels_at(labels, embeddings.sizes().slice(2));
+    const auto flat = embeddings.permute({0, 2, 3, 1}).reshape({-1, embeddings.size(1)});
+    auto anchors = torch::randperm(flat.size(0), torch::TensorOptions().dtype(torch::kLong).device(flat.device()));
+    anchors = anchors.narrow(0, 0, std::min<int64_t>(options_.max_anchor_pixels, flat.size(0)));
+    metric_loss =
+        checked_loss(proxy_anchor_loss(flat.index_select(0, anchors), grid_labels.flatten().index_select(0, anchors),
+                                       metric_->normalised_proxies(), options_.alpha, options_.delta),
+                     step.iteration, "Proxy-Anchor loss");
+    // 3. Reliability of each pseudo-label: its class's share of the proxy softmax.
+    reliability = ignore_rows(stvm_reliability(embeddings, labels, metric_->normalised_proxies(), options_),
+                              self_training_.ignore_top, self_training_.ignore_bottom);
+  }
+  // The ablations: the same mean teacher with DACS's weights or per-class relative thresholds.
   const torch::Tensor weight = options_.weighting == StvmWeighting::kReliability ? reliability
                                : options_.weighting == StvmWeighting::kThreshold
                                    ? confident_pseudo_labels(teacher.logits, self_training_).weight
@@ -175,14 +180,17 @@ StepStats Stvm::train_step(const TrainStep& step, torch::optim::Optimizer& optim
   const auto logits = student().forward(mixed);
   const auto ce = checked_loss(weighted_cross_entropy(logits, mixed_labels, mixed_weight), step.iteration,
                                "reliability-weighted CE");
-  backward(ce + options_.metric_weight * metric_loss);
+  backward(uses_metric ? ce + options_.metric_weight * metric_loss : ce);
   optimizer.step();
   teacher_.update(student(), step.iteration, self_training_.ema_momentum);
 
-  stats["loss"] = ce.item<double>() + options_.metric_weight * metric_loss.item<double>();
   stats["weighted_ce"] = ce.item<double>();
-  stats["metric_loss"] = metric_loss.item<double>();
-  stats["reliability"] = reliability.mean().item<double>();
+  stats["loss"] = stats["weighted_ce"];
+  if (uses_metric) {
+    stats["metric_loss"] = metric_loss.item<double>();
+    stats["loss"] += options_.metric_weight * stats["metric_loss"];
+    stats["reliability"] = reliability.mean().item<double>();
+  }
   stats["pixel_weight"] = weight.mean().item<double>();
   record_reliability_diagnostics(labels, reliability, target, stats);
   return stats;
@@ -196,6 +204,7 @@ void Stvm::record_reliability_diagnostics(const torch::Tensor& labels, const tor
   const auto as_truth = truth_class_of_.index({labels});
   const auto judged = truth != kIgnoreIndex, right = (as_truth == truth) & judged, wrong = (as_truth != truth) & judged;
   stats["pseudo_accuracy"] = right.sum().item<double>() / std::max(1.0, judged.sum().item<double>());
+  if (!reliability.defined()) return;  // the mean teacher computes none
   if (right.any().item<bool>()) stats["reliability_right"] = reliability.masked_select(right).mean().item<double>();
   if (wrong.any().item<bool>()) stats["reliability_wrong"] = reliability.masked_select(wrong).mean().item<double>();
 }

@@ -191,6 +191,9 @@ TEST(Uda, StvmStartsFromTheSourceModelResumesExactlyAndLearnsItsMetric) {
   train(uda_config(dir.path(), "stvm", "stvm_threshold", 2,
                    "stvm: {source_weights: " + source + ", weighting: threshold, metric_mix: false}"));
   EXPECT_EQ(logged(dir / "stvm_threshold", "pixel_weight").size(), 2u);
+  // Neither its weights nor its mix read the metric head, so it is not trained: a cheaper step.
+  EXPECT_TRUE(logged(dir / "stvm_threshold", "metric_loss").empty());
+  EXPECT_TRUE(logged(dir / "stvm_threshold", "reliability").empty());
   // ... and with per-class relative thresholds: about half of each class's pixels weigh 1.
   train(uda_config(dir.path(), "stvm", "stvm_class_relative", 2,
                    "stvm: {source_weights: " + source + ", weighting: class_relative, metric_mix: false}"));
